@@ -1,0 +1,73 @@
+# microsocks: a small multithreaded SOCKS5 server
+
+prog = microsocks
+prefix = /usr/local
+bindir = $(prefix)/bin
+mandir = $(prefix)/share/man
+
+SRCS = sockssrv.c server.c socks5.c relay.c log.c sblist.c
+OBJS = $(SRCS:.c=.o)
+UNIT_TESTS = tests/unit/socks5_test
+
+CFLAGS ?= -O2
+CFLAGS += -Wall -Wextra -std=c11
+CPPFLAGS += -D_GNU_SOURCE
+LDLIBS += -lpthread
+
+MUSL_CC = musl-gcc
+SAN_FLAGS = -g -O1 -fno-omit-frame-pointer -DTHREAD_STACK_SIZE=1048576
+
+-include config.mak
+
+all: $(prog)
+
+$(prog): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+sockssrv.o: sockssrv.c log.h relay.h sblist.h server.h socks5.h
+server.o: server.c server.h
+socks5.o: socks5.c socks5.h
+relay.o: relay.c relay.h
+log.o: log.c log.h
+sblist.o: sblist.c sblist.h
+
+tests/unit/socks5_test: tests/unit/socks5_test.c socks5.c socks5.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks5_test.c socks5.c
+
+test: $(prog) $(UNIT_TESTS)
+	MICROSOCKS=./$(prog) UNIT_TESTS="$(UNIT_TESTS)" sh tests/run
+
+# the whole suite again under the sanitizers, built from scratch
+asan:
+	$(MAKE) clean
+	$(MAKE) test CFLAGS="$(SAN_FLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined"
+	$(MAKE) clean
+
+tsan:
+	$(MAKE) clean
+	$(MAKE) test CFLAGS="$(SAN_FLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread"
+	$(MAKE) clean
+
+static: $(prog)-static
+
+$(prog)-static: $(SRCS) *.h
+	$(MUSL_CC) -static -Os -s $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
+	@echo "$@: $$(wc -c < $@) bytes"
+
+check: $(prog)
+	mandoc -Tlint -Wwarning $(prog).1
+	for h in *.h; do $(CC) $(CPPFLAGS) -fsyntax-only -x c $$h || exit 1; done
+
+install: $(prog)
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
+	install -m 755 $(prog) $(DESTDIR)$(bindir)/$(prog)
+	install -m 644 $(prog).1 $(DESTDIR)$(mandir)/man1/$(prog).1
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/$(prog) $(DESTDIR)$(mandir)/man1/$(prog).1
+
+clean:
+	rm -f $(prog) $(prog)-static $(OBJS) $(UNIT_TESTS)
+
+.PHONY: all test asan tsan static check install uninstall clean

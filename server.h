@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Socket plumbing: addresses, listening, bounded connect and send. */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+union sockaddr_union {
+	struct sockaddr sa;
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
+};
+
+/* "255.255.255.255:65535" or "[v6%scope]:65535" with room to spare */
+#define SA_STRLEN (INET6_ADDRSTRLEN + 24)
+
+socklen_t sa_len(const union sockaddr_union *u);
+/* 1 when a and b hold the same IP address (ports are not compared) */
+int sa_same_ip(const union sockaddr_union *a, const union sockaddr_union *b);
+/* turns an IPv4-mapped IPv6 address into a plain IPv4 one */
+void sa_unmap(union sockaddr_union *u);
+/* formats u as ADDR:PORT into buf (SA_STRLEN bytes) and returns buf */
+char *sa_str(const union sockaddr_union *u, char *buf);
+
+/* getaddrinfo() for a TCP socket; returns its error code (0 on success) */
+int server_resolve(const char *host, unsigned short port, int flags,
+    struct addrinfo **res);
+
+/* a listening socket on ai; returns the fd, or -1 with errno set */
+int server_listen(const struct addrinfo *ai);
+
+/* Connects to dst from bindaddr (when not NULL and of dst's family),
+ * waiting at most timeout_ms. Returns a non-blocking fd, or -1 with errno
+ * set (ETIMEDOUT when the wait ran out). */
+int server_connect(const union sockaddr_union *dst,
+    const union sockaddr_union *bindaddr, int timeout_ms);
+
+/* milliseconds of a monotonic clock */
+long long now_ms(void);
+/* milliseconds left until deadline, 0 when past it, for poll() */
+int ms_left(long long deadline);
+
+/* Sends all n bytes on the non-blocking socket fd before deadline. Returns
+ * 0, or -1 with errno set (ETIMEDOUT when the deadline passed). */
+int send_all(int fd, const void *buf, size_t n, long long deadline);
+
+#endif /* SERVER_H */

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* SOCKS5 wire format: parsers over a byte buffer and the reply encoder. */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "socks5.h"
+
+/* A bounds-checked read cursor: every getter fails instead of reading past
+ * the bytes received. */
+struct rd {
+	const unsigned char *p;
+	size_t len, pos;
+};
+
+static int
+rd_u8(struct rd *r, unsigned char *v)
+{
+	if (r->len - r->pos < 1)
+		return -1;
+	*v = r->p[r->pos++];
+	return 0;
+}
+
+static int
+rd_bytes(struct rd *r, void *dst, size_t n)
+{
+	if (r->len - r->pos < n)
+		return -1;
+	memcpy(dst, r->p + r->pos, n);
+	r->pos += n;
+	return 0;
+}
+
+/* RFC 1928 section 3: VER NMETHODS METHODS[NMETHODS] */
+enum parse
+socks5_parse_greeting(const unsigned char *buf, size_t len,
+    struct socks5_greeting *g, size_t *used)
+{
+	struct rd r = { buf, len, 0 };
+	unsigned char ver, n, m;
+
+	if (rd_u8(&r, &ver) < 0)
+		return PARSE_NEED_MORE;
+	if (ver != 5)
+		return PARSE_ERROR;
+	if (rd_u8(&r, &n) < 0)
+		return PARSE_NEED_MORE;
+	g->offers = 0;
+	while (n-- > 0) {
+		if (rd_u8(&r, &m) < 0)
+			return PARSE_NEED_MORE;
+		if (m == METHOD_NOAUTH)
+			g->offers |= OFFER_NOAUTH;
+		else if (m == METHOD_USERPASS)
+			g->offers |= OFFER_USERPASS;
+	}
+	*used = r.pos;
+	return PARSE_DONE;
+}
+
+/* reads a one-byte length and that many bytes into a NUL-terminated dst */
+static enum parse
+rd_string(struct rd *r, char dst[256], unsigned char *dlen)
+{
+	unsigned char n;
+
+	if (rd_u8(r, &n) < 0 || rd_bytes(r, dst, n) < 0)
+		return PARSE_NEED_MORE;
+	dst[n] = '\0';
+	*dlen = n;
+	return PARSE_DONE;
+}
+
+/* RFC 1929 section 2: VER ULEN UNAME PLEN PASSWD */
+enum parse
+socks5_parse_auth(const unsigned char *buf, size_t len,
+    struct socks5_auth *a, size_t *used)
+{
+	struct rd r = { buf, len, 0 };
+	unsigned char ver;
+
+	if (rd_u8(&r, &ver) < 0)
+		return PARSE_NEED_MORE;
+	if (ver != 1)
+		return PARSE_ERROR;
+	if (rd_string(&r, a->user, &a->ulen) != PARSE_DONE ||
+	    rd_string(&r, a->pass, &a->plen) != PARSE_DONE)
+		return PARSE_NEED_MORE;
+	*used = r.pos;
+	return PARSE_DONE;
+}
+
+/* RFC 1928 section 4: VER CMD RSV ATYP DST.ADDR DST.PORT */
+enum parse
+socks5_parse_request(const unsigned char *buf, size_t len,
+    struct socks5_request *req, size_t *used)
+{
+	struct rd r = { buf, len, 0 };
+	unsigned char ver, rsv, hi, lo, n;
+
+	req->rep = REP_FAILURE;
+	if (rd_u8(&r, &ver) < 0)
+		return PARSE_NEED_MORE;
+	if (ver != 5)
+		return PARSE_ERROR;
+	if (rd_u8(&r, &req->cmd) < 0 || rd_u8(&r, &rsv) < 0 ||
+	    rd_u8(&r, &req->atyp) < 0)
+		return PARSE_NEED_MORE;
+	switch (req->atyp) {
+	case ATYP_IPV4:
+		if (rd_bytes(&r, req->addr, 4) < 0)
+			return PARSE_NEED_MORE;
+		break;
+	case ATYP_IPV6:
+		if (rd_bytes(&r, req->addr, 16) < 0)
+			return PARSE_NEED_MORE;
+		break;
+	case ATYP_DOMAIN:
+		if (rd_string(&r, req->host, &n) != PARSE_DONE)
+			return PARSE_NEED_MORE;
+		/* access rules and the resolver must see the same name */
+		if (n == 0 || memchr(req->host, '\0', n))
+			return PARSE_ERROR;
+		break;
+	default:
+		req->rep = REP_ATYP_UNSUPPORTED;
+		return PARSE_ERROR;
+	}
+	if (rd_u8(&r, &hi) < 0 || rd_u8(&r, &lo) < 0)
+		return PARSE_NEED_MORE;
+	req->port = (unsigned short)(hi << 8 | lo);
+	req->rep = REP_SUCCESS;
+	*used = r.pos;
+	return PARSE_DONE;
+}
+
+size_t
+socks5_reply(unsigned char *out, int rep, const struct sockaddr *sa)
+{
+	const struct sockaddr_in *sin = (const void *)sa;
+	const struct sockaddr_in6 *sin6 = (const void *)sa;
+	static const unsigned char noport[2];
+	const unsigned char *port;
+	size_t alen;
+
+	out[0] = 5;
+	out[1] = (unsigned char)rep;
+	out[2] = 0;
+	if (sa && sa->sa_family == AF_INET6) {
+		out[3] = ATYP_IPV6;
+		alen = 16;
+		memcpy(out + 4, &sin6->sin6_addr, alen);
+		port = (const unsigned char *)&sin6->sin6_port;
+	} else {
+		out[3] = ATYP_IPV4;
+		alen = 4;
+		if (sa && sa->sa_family == AF_INET) {
+			memcpy(out + 4, &sin->sin_addr, alen);
+			port = (const unsigned char *)&sin->sin_port;
+		} else {
+			memset(out + 4, 0, alen);
+			port = noport;
+		}
+	}
+	/* the port is already in network byte order */
+	out[4 + alen] = port[0];
+	out[5 + alen] = port[1];
+	return 6 + alen;
+}

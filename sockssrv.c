@@ -1,0 +1,862 @@
+/* SPDX-License-Identifier: MIT */
+/* microsocks, a small multithreaded SOCKS5 server: options, the accept
+ * loop, and the client thread that runs the handshake and the relay. */
+#include <sys/socket.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "relay.h"
+#include "sblist.h"
+#include "server.h"
+#include "socks5.h"
+
+#define VERSION "1.1.0"
+
+/* Stack of a client thread. Its own frames need a few KiB; the rest is
+ * for getaddrinfo(), which in glibc may load NSS modules that use more. */
+#ifndef THREAD_STACK_SIZE
+#if defined(__GLIBC__)
+#define THREAD_STACK_SIZE (64 * 1024)
+#else
+#define THREAD_STACK_SIZE (32 * 1024)
+#endif
+#endif
+
+/* pause after a failure for lack of fds, threads or memory, so that the
+ * accept loop waits for resources instead of spinning on the error */
+#ifndef FAILURE_TIMEOUT_MS
+#define FAILURE_TIMEOUT_MS 50
+#endif
+
+/* the longest handshake: greeting, RFC 1929 request and SOCKS5 request,
+ * all pipelined, and some early payload */
+#define HS_BUFSIZE 1536
+
+/* how long an error reply may wait for the client to read it */
+#define REPLY_LINGER_MS 1000
+
+struct client {
+	int fd;
+	union sockaddr_union addr;
+};
+
+/* a client connection during the handshake */
+struct conn {
+	int fd;
+	union sockaddr_union addr;
+	char name[SA_STRLEN];		/* the client's ADDR:PORT, for logs */
+	long long deadline;		/* of the handshake */
+	size_t len;			/* bytes in buf */
+	unsigned char buf[HS_BUFSIZE];
+};
+
+/* configuration: set by main before the first thread starts */
+static const char *auth_user;
+static char auth_pass[256];
+static size_t auth_ulen, auth_plen;
+static int auth_once;
+static union sockaddr_union bind_addr;
+static int have_bind_addr;
+static int idle_ms = 15 * 60 * 1000;
+static int handshake_ms = 10 * 1000;
+static int connect_ms = 10 * 1000;
+static int halfclose_ms = 60 * 1000;
+
+/* clients that may skip authentication: -w, and -1 adds to it */
+static sblist *auth_ips;
+static pthread_rwlock_t auth_ips_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static const char usage_text[] =
+"usage: microsocks [-1] [-q] [-i listenip] [-p port] [-u user -P password]\n"
+"                  [-b bindaddr] [-w ip[,ip...]] [--idle-timeout secs]\n"
+"                  [--handshake-timeout secs] [--connect-timeout secs]\n"
+"                  [--halfclose-timeout secs] [-V] [-h]\n"
+"  -1  authenticate once: a client IP that passed user/password once\n"
+"      may use the proxy without authentication afterwards\n"
+"  -q  quiet: log nothing\n"
+"  -i  address to listen on (default 0.0.0.0)\n"
+"  -p  port to listen on (default 1080, 0 picks a free one)\n"
+"  -u, -P  require this user name and password (RFC 1929)\n"
+"  -b  address to connect to targets from\n"
+"  -w  comma-separated client IPs that need no authentication\n"
+"  --idle-timeout      close a tunnel idle this long (default 900)\n"
+"  --handshake-timeout drop a client that has not finished its\n"
+"                      SOCKS handshake in this time (default 10)\n"
+"  --connect-timeout   give up on a target address after this (default 10)\n"
+"  --halfclose-timeout after one side finished sending, close a tunnel\n"
+"                      idle this long (default 60)\n";
+
+static void
+usage_error(const char *opt, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "microsocks: %s: ", opt);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage_text);
+	exit(1);
+}
+
+static void
+wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+
+	while (n--)
+		*v++ = 0;
+}
+
+/* 1 when the 256-byte, zero-padded secrets a and b are equal, taking the
+ * same time wherever they differ */
+static int
+secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	volatile unsigned char d = alen != blen;
+	size_t i;
+
+	for (i = 0; i < 256; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+static int
+is_whitelisted(const union sockaddr_union *addr)
+{
+	size_t i;
+	int found = 0;
+
+	if (!auth_ips)
+		return 0;
+	pthread_rwlock_rdlock(&auth_ips_lock);
+	for (i = 0; i < sblist_getsize(auth_ips) && !found; i++)
+		found = sa_same_ip(addr, sblist_get(auth_ips, i));
+	pthread_rwlock_unlock(&auth_ips_lock);
+	return found;
+}
+
+static void
+whitelist_add(const union sockaddr_union *addr)
+{
+	size_t i;
+
+	pthread_rwlock_wrlock(&auth_ips_lock);
+	for (i = 0; i < sblist_getsize(auth_ips); i++)
+		if (sa_same_ip(addr, sblist_get(auth_ips, i)))
+			break;
+	/* out of memory only costs the client its next authentication */
+	if (i == sblist_getsize(auth_ips))
+		sblist_add(auth_ips, addr);
+	pthread_rwlock_unlock(&auth_ips_lock);
+}
+
+static const char *
+rep_str(int rep)
+{
+	static const char *const str[] = {
+		"succeeded", "general failure", "not allowed by ruleset",
+		"network unreachable", "host unreachable", "connection refused",
+		"timed out", "command not supported",
+		"address type not supported",
+	};
+
+	return rep >= 0 && rep <= REP_ATYP_UNSUPPORTED ? str[rep] : "?";
+}
+
+/* the RFC 1928 reply code for a failed connect()'s errno */
+static int
+errno_to_rep(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return REP_REFUSED;
+	case ENETUNREACH:
+	case ENETDOWN:
+		return REP_NET_UNREACH;
+	case EHOSTUNREACH:
+	case EHOSTDOWN:
+		return REP_HOST_UNREACH;
+	case ETIMEDOUT:
+		return REP_TTL_EXPIRED;
+	case EAFNOSUPPORT:
+	case EPROTONOSUPPORT:
+		return REP_ATYP_UNSUPPORTED;
+	default:
+		return REP_FAILURE;
+	}
+}
+
+/* Of two failures, the one that got further: a refusal proves the host
+ * was reached, a timeout that packets left, and so on. */
+static int
+rep_further(int a, int b)
+{
+	static const unsigned char rank[] = {
+		[REP_FAILURE] = 0, [REP_NET_UNREACH] = 1, [REP_HOST_UNREACH] = 2,
+		[REP_ATYP_UNSUPPORTED] = 0, [REP_TTL_EXPIRED] = 3,
+		[REP_REFUSED] = 4,
+	};
+
+	return rank[b] > rank[a] ? b : a;
+}
+
+/* Reads more of the handshake into c->buf. Returns 0, or -1 when the
+ * client closed, failed, ran out of time, or sent more than fits. */
+static int
+conn_fill(struct conn *c)
+{
+	struct pollfd pfd;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		if (c->len == sizeof c->buf)
+			return -1;
+		n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+		if (n > 0) {
+			c->len += (size_t)n;
+			return 0;
+		}
+		if (n == 0)
+			return -1;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		r = poll(&pfd, 1, ms_left(c->deadline));
+		if (r == 0) {
+			log_line("client %s: handshake timed out", c->name);
+			return -1;
+		}
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* drops the first used bytes of c->buf, wiping what they leave behind */
+static void
+conn_consume(struct conn *c, size_t used)
+{
+	memmove(c->buf, c->buf + used, c->len - used);
+	wipe(c->buf + c->len - used, used);
+	c->len -= used;
+}
+
+static int
+conn_send(struct conn *c, const void *buf, size_t n)
+{
+	return send_all(c->fd, buf, n, now_ms() + REPLY_LINGER_MS);
+}
+
+/* Ends a connection after a refusal. Closing with unread input would
+ * send a reset that may destroy the reply before the client reads it, so
+ * the input is drained until the client closes, for a short while. */
+static void
+conn_linger(struct conn *c)
+{
+	long long deadline = now_ms() + REPLY_LINGER_MS;
+	struct pollfd pfd;
+	char sink[256];
+	ssize_t n;
+
+	shutdown(c->fd, SHUT_WR);
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	while (poll(&pfd, 1, ms_left(deadline)) > 0) {
+		n = recv(c->fd, sink, sizeof sink, 0);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			break;
+	}
+}
+
+static void
+conn_reply(struct conn *c, int rep, const union sockaddr_union *bound)
+{
+	unsigned char out[SOCKS5_REPLY_MAX];
+	size_t n;
+
+	n = socks5_reply(out, rep, bound ? &bound->sa : NULL);
+	if (conn_send(c, out, n) == 0 && rep != REP_SUCCESS)
+		conn_linger(c);
+}
+
+static int
+choose_method(const struct conn *c, unsigned offers)
+{
+	if (!auth_user)
+		return offers & OFFER_NOAUTH ? METHOD_NOAUTH : METHOD_NONE;
+	if ((offers & OFFER_NOAUTH) && is_whitelisted(&c->addr))
+		return METHOD_NOAUTH;
+	if (offers & OFFER_USERPASS)
+		return METHOD_USERPASS;
+	return METHOD_NONE;
+}
+
+/* RFC 1929 sub-negotiation; 0 when the client may go on */
+static int
+authenticate(struct conn *c)
+{
+	struct socks5_auth a;
+	unsigned char out[2] = { 1, 1 };
+	char user[64];
+	size_t used;
+	enum parse p;
+	int ok;
+
+	memset(&a, 0, sizeof a);
+	while ((p = socks5_parse_auth(c->buf, c->len, &a, &used)) ==
+	    PARSE_NEED_MORE)
+		if (conn_fill(c) < 0)
+			goto out;
+	if (p == PARSE_ERROR) {
+		log_line("client %s: bad authentication request", c->name);
+		conn_send(c, out, sizeof out);
+		conn_linger(c);
+		goto out;
+	}
+	conn_consume(c, used);
+	ok = secret_equal(a.user, a.ulen, auth_user, auth_ulen) &
+	    secret_equal(a.pass, a.plen, auth_pass, auth_plen);
+	out[1] = !ok;
+	if (conn_send(c, out, sizeof out) < 0) {
+		ok = 0;
+	} else if (!ok) {
+		log_line("client %s: authentication failed for user '%s'",
+		    c->name, log_clean(user, sizeof user, a.user));
+		conn_linger(c);
+	} else if (auth_once) {
+		whitelist_add(&c->addr);
+	}
+	wipe(&a, sizeof a);
+	return ok ? 0 : -1;
+out:
+	wipe(&a, sizeof a);
+	return -1;
+}
+
+/* Connects to the request's destination: every address that its name
+ * resolves to in turn, those of -b's family first. Returns the fd, or -1
+ * with the reply code in *rep. */
+static int
+connect_target(const struct socks5_request *req, int *rep)
+{
+	struct addrinfo *res, *ai;
+	union sockaddr_union dst;
+	const union sockaddr_union *from = have_bind_addr ? &bind_addr : NULL;
+	int fd = -1, pass, first;
+
+	if (req->atyp != ATYP_DOMAIN) {
+		memset(&dst, 0, sizeof dst);
+		if (req->atyp == ATYP_IPV4) {
+			dst.v4.sin_family = AF_INET;
+			dst.v4.sin_port = htons(req->port);
+			memcpy(&dst.v4.sin_addr, req->addr, 4);
+		} else {
+			dst.v6.sin6_family = AF_INET6;
+			dst.v6.sin6_port = htons(req->port);
+			memcpy(&dst.v6.sin6_addr, req->addr, 16);
+		}
+		fd = server_connect(&dst, from, connect_ms);
+		if (fd < 0)
+			*rep = errno_to_rep(errno);
+		return fd;
+	}
+	/* RFC 1928 has no code for a name that does not resolve */
+	*rep = REP_HOST_UNREACH;
+	if (server_resolve(req->host, req->port, 0, &res) != 0)
+		return -1;
+	first = 1;
+	for (pass = 0; pass < 2 && fd < 0; pass++) {
+		for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+			if ((ai->ai_family != AF_INET &&
+			    ai->ai_family != AF_INET6) ||
+			    ai->ai_addrlen > sizeof dst)
+				continue;
+			if ((!from || ai->ai_family == from->sa.sa_family) !=
+			    (pass == 0))
+				continue;
+			memcpy(&dst, ai->ai_addr, ai->ai_addrlen);
+			fd = server_connect(&dst, from, connect_ms);
+			if (fd < 0) {
+				*rep = first ? errno_to_rep(errno) :
+				    rep_further(*rep, errno_to_rep(errno));
+				first = 0;
+			}
+		}
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void
+dst_str(const struct socks5_request *req, char *buf, size_t size)
+{
+	union sockaddr_union u;
+	char host[256];
+
+	if (req->atyp == ATYP_DOMAIN) {
+		snprintf(buf, size, "%s:%u",
+		    log_clean(host, sizeof host, req->host), req->port);
+		return;
+	}
+	memset(&u, 0, sizeof u);
+	if (req->atyp == ATYP_IPV4) {
+		u.v4.sin_family = AF_INET;
+		memcpy(&u.v4.sin_addr, req->addr, 4);
+		u.v4.sin_port = htons(req->port);
+	} else {
+		u.v6.sin6_family = AF_INET6;
+		memcpy(&u.v6.sin6_addr, req->addr, 16);
+		u.v6.sin6_port = htons(req->port);
+	}
+	sa_str(&u, buf);
+}
+
+static const char *
+relay_end_str(enum relay_end e)
+{
+	switch (e) {
+	case RELAY_CLOSED:
+		return "closed";
+	case RELAY_IDLE:
+		return "timed out";
+	case RELAY_RESET:
+		return "reset";
+	default:
+		return "out of memory";
+	}
+}
+
+/* the SOCKS5 session of one client, from greeting to the relay's end */
+static void
+serve(struct conn *c)
+{
+	struct socks5_greeting g;
+	struct socks5_request req;
+	struct relay_opts ro = { idle_ms, halfclose_ms };
+	struct relay_stats st;
+	union sockaddr_union bound, peer;
+	unsigned char out[2];
+	char dst[300], via[SA_STRLEN], to[SA_STRLEN];
+	socklen_t len;
+	size_t used;
+	enum parse p;
+	enum relay_end end;
+	int tfd, rep;
+
+	while ((p = socks5_parse_greeting(c->buf, c->len, &g, &used)) ==
+	    PARSE_NEED_MORE)
+		if (conn_fill(c) < 0)
+			return;
+	if (p == PARSE_ERROR) {
+		log_line("client %s: not a SOCKS5 client", c->name);
+		return;
+	}
+	conn_consume(c, used);
+	out[0] = 5;
+	out[1] = (unsigned char)choose_method(c, g.offers);
+	if (conn_send(c, out, sizeof out) < 0)
+		return;
+	if (out[1] == METHOD_NONE) {
+		log_line("client %s: no acceptable authentication method",
+		    c->name);
+		conn_linger(c);
+		return;
+	}
+	if (out[1] == METHOD_USERPASS && authenticate(c) < 0)
+		return;
+
+	while ((p = socks5_parse_request(c->buf, c->len, &req, &used)) ==
+	    PARSE_NEED_MORE)
+		if (conn_fill(c) < 0)
+			return;
+	if (p == PARSE_ERROR) {
+		log_line("client %s: bad request: %s", c->name,
+		    rep_str(req.rep));
+		conn_reply(c, req.rep, NULL);
+		return;
+	}
+	conn_consume(c, used);
+	dst_str(&req, dst, sizeof dst);
+	if (req.cmd != CMD_CONNECT) {
+		log_line("client %s: command %u to %s: %s", c->name, req.cmd,
+		    dst, rep_str(REP_CMD_UNSUPPORTED));
+		conn_reply(c, REP_CMD_UNSUPPORTED, NULL);
+		return;
+	}
+	tfd = connect_target(&req, &rep);
+	if (tfd < 0) {
+		log_line("client %s: connect %s: %s", c->name, dst,
+		    rep_str(rep));
+		conn_reply(c, rep, NULL);
+		return;
+	}
+	len = sizeof bound;
+	if (getsockname(tfd, &bound.sa, &len) < 0)
+		bound.sa.sa_family = AF_UNSPEC;
+	len = sizeof peer;
+	if (getpeername(tfd, &peer.sa, &len) < 0)
+		peer.sa.sa_family = AF_UNSPEC;
+	conn_reply(c, REP_SUCCESS, &bound);
+	end = relay(c->fd, tfd, c->buf, c->len, &ro, &st);
+	log_line("client %s: connect %s via %s to %s: %s, %llu bytes up, "
+	    "%llu down", c->name, dst, sa_str(&bound, via), sa_str(&peer, to),
+	    relay_end_str(end), st.up, st.down);
+	close(tfd);
+}
+
+static void *
+client_thread(void *arg)
+{
+	struct client *cl = arg;
+	struct conn c;
+
+	c.fd = cl->fd;
+	c.addr = cl->addr;
+	c.len = 0;
+	free(cl);
+	c.deadline = now_ms() + handshake_ms;
+	sa_str(&c.addr, c.name);
+	serve(&c);
+	wipe(c.buf, sizeof c.buf);
+	close(c.fd);
+	return NULL;
+}
+
+/* Logs the first of a run of resource failures and pauses, so that the
+ * accept loop neither spins nor floods the log while resources are short. */
+static void
+short_of(int *shortage, const char *what)
+{
+	struct timespec ts = { 0, FAILURE_TIMEOUT_MS * 1000000L };
+
+	if (!*shortage)
+		log_line("out of %s: refusing clients", what);
+	*shortage = 1;
+	nanosleep(&ts, NULL);
+}
+
+static void
+accept_loop(int lfd)
+{
+	pthread_attr_t attr;
+	pthread_t pt;
+	union sockaddr_union addr;
+	struct client *cl;
+	socklen_t len;
+	int fd, one = 1, shortage = 0;
+	/* a spare fd, given up to refuse a client when there is none left */
+	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE > PTHREAD_STACK_MIN ?
+	    THREAD_STACK_SIZE : PTHREAD_STACK_MIN);
+	for (;;) {
+		len = sizeof addr;
+		fd = accept4(lfd, &addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			switch (errno) {
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EMFILE:
+			case ENFILE:
+				if (reserve >= 0) {
+					close(reserve);
+					fd = accept(lfd, NULL, NULL);
+					if (fd >= 0)
+						close(fd);
+					reserve = open("/dev/null",
+					    O_RDONLY | O_CLOEXEC);
+				}
+				short_of(&shortage, "file descriptors");
+				continue;
+			case ENOBUFS:
+			case ENOMEM:
+				short_of(&shortage, "memory");
+				continue;
+			default:
+				log_line("accept: %s", strerror(errno));
+				short_of(&shortage, "luck");
+				continue;
+			}
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		cl = malloc(sizeof *cl);
+		if (!cl) {
+			close(fd);
+			short_of(&shortage, "memory");
+			continue;
+		}
+		cl->fd = fd;
+		cl->addr = addr;
+		sa_unmap(&cl->addr);
+		if (pthread_create(&pt, &attr, client_thread, cl) != 0) {
+			close(fd);
+			free(cl);
+			short_of(&shortage, "threads");
+			continue;
+		}
+		if (shortage) {
+			log_line("serving clients again");
+			shortage = 0;
+		}
+	}
+}
+
+/* a number in [min, max] from option opt's argument, or exit */
+static long
+parse_num(const char *opt, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || errno || v < min || v > max)
+		usage_error(opt, "'%s' is not a number from %ld to %ld", s,
+		    min, max);
+	return v;
+}
+
+static void
+resolve_or_die(const char *opt, const char *host, struct addrinfo **res)
+{
+	int err = server_resolve(host, 0, AI_PASSIVE, res);
+
+	if (err)
+		usage_error(opt, "cannot resolve '%s': %s", host,
+		    gai_strerror(err));
+}
+
+/* -w: comma-separated addresses, every address of each name */
+static void
+parse_whitelist(const char *list)
+{
+	struct addrinfo *res, *ai;
+	union sockaddr_union u;
+	char *copy, *tok, *save = NULL;
+
+	copy = strdup(list);
+	if (!copy) {
+		perror("microsocks");
+		exit(1);
+	}
+	if (!*list || list[strlen(list) - 1] == ',' || strstr(list, ",,") ||
+	    *list == ',')
+		usage_error("-w", "empty entry in '%s'", list);
+	for (tok = strtok_r(copy, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		resolve_or_die("-w", tok, &res);
+		for (ai = res; ai; ai = ai->ai_next) {
+			if (ai->ai_addrlen > sizeof u)
+				continue;
+			memcpy(&u, ai->ai_addr, ai->ai_addrlen);
+			sa_unmap(&u);
+			if (sblist_add(auth_ips, &u) < 0) {
+				perror("microsocks");
+				exit(1);
+			}
+		}
+		freeaddrinfo(res);
+	}
+	free(copy);
+}
+
+static int
+listen_on(const char *host, unsigned short port)
+{
+	struct addrinfo *res, *ai;
+	union sockaddr_union u;
+	char name[SA_STRLEN];
+	socklen_t len;
+	int fd = -1, err;
+
+	err = server_resolve(host, port, AI_PASSIVE, &res);
+	if (err)
+		usage_error("-i", "cannot resolve '%s': %s", host,
+		    gai_strerror(err));
+	for (ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = server_listen(ai);
+	err = errno;
+	freeaddrinfo(res);
+	if (fd < 0) {
+		fprintf(stderr, "microsocks: %s port %u: %s\n", host, port,
+		    strerror(err));
+		exit(1);
+	}
+	len = sizeof u;
+	if (getsockname(fd, &u.sa, &len) == 0)
+		log_line("microsocks: listening on %s", sa_str(&u, name));
+	return fd;
+}
+
+enum {
+	OPT_IDLE = 256,
+	OPT_HANDSHAKE,
+	OPT_CONNECT,
+	OPT_HALFCLOSE,
+};
+
+static const struct option long_options[] = {
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
+	{ "halfclose-timeout", required_argument, NULL, OPT_HALFCLOSE },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* the option that getopt_long() just looked at, for error messages */
+static const char *
+opt_name(char **argv, int longidx, int c, char *buf)
+{
+	if (longidx >= 0) {
+		snprintf(buf, 32, "--%s", long_options[longidx].name);
+		return buf;
+	}
+	if (c > 0 && c < 256) {
+		snprintf(buf, 32, "-%c", c);
+		return buf;
+	}
+	return argv[optind - 1];
+}
+
+/* a timeout in seconds, as milliseconds */
+static int
+parse_timeout(const char *opt, const char *s)
+{
+	return (int)parse_num(opt, s, 1, 2000000) * 1000;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct addrinfo *res;
+	const char *listenip = "0.0.0.0", *whitelist = NULL;
+	char optbuf[32];
+	long port = 1080;
+	int c, longidx, lfd, pass_given = 0;
+	size_t n;
+
+	opterr = 0;
+	for (;;) {
+		longidx = -1;
+		c = getopt_long(argc, argv, ":1qb:i:p:u:P:w:Vh", long_options,
+		    &longidx);
+		if (c == -1)
+			break;
+		switch (c) {
+		case '1':
+			auth_once = 1;
+			break;
+		case 'q':
+			log_quiet = 1;
+			break;
+		case 'b':
+			resolve_or_die("-b", optarg, &res);
+			memcpy(&bind_addr, res->ai_addr,
+			    res->ai_addrlen > sizeof bind_addr ?
+			    sizeof bind_addr : res->ai_addrlen);
+			freeaddrinfo(res);
+			sa_unmap(&bind_addr);
+			have_bind_addr = 1;
+			break;
+		case 'i':
+			listenip = optarg;
+			break;
+		case 'p':
+			port = parse_num("-p", optarg, 0, 65535);
+			break;
+		case 'u':
+			auth_user = optarg;
+			auth_ulen = strlen(optarg);
+			if (auth_ulen > 255)
+				usage_error("-u", "longer than 255 bytes");
+			break;
+		case 'P':
+			n = strlen(optarg);
+			if (n > 255)
+				usage_error("-P", "longer than 255 bytes");
+			memcpy(auth_pass, optarg, n);
+			auth_plen = n;
+			pass_given = 1;
+			/* keep the password out of ps */
+			wipe(optarg, n);
+			break;
+		case 'w':
+			whitelist = optarg;
+			break;
+		case OPT_IDLE:
+			idle_ms = parse_timeout("--idle-timeout", optarg);
+			break;
+		case OPT_HANDSHAKE:
+			handshake_ms = parse_timeout("--handshake-timeout",
+			    optarg);
+			break;
+		case OPT_CONNECT:
+			connect_ms = parse_timeout("--connect-timeout", optarg);
+			break;
+		case OPT_HALFCLOSE:
+			halfclose_ms = parse_timeout("--halfclose-timeout",
+			    optarg);
+			break;
+		case 'V':
+			printf("microsocks %s\n", VERSION);
+			return 0;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case ':':
+			usage_error(opt_name(argv, longidx, optopt, optbuf),
+			    "requires an argument");
+			break;
+		default:
+			usage_error(opt_name(argv, -1, optopt, optbuf),
+			    "unknown option");
+		}
+	}
+	if (optind < argc)
+		usage_error(argv[optind], "unexpected argument");
+	if (auth_user && !pass_given)
+		usage_error("-u", "needs -P");
+	if (pass_given && !auth_user)
+		usage_error("-P", "needs -u");
+	if (auth_once && !auth_user)
+		usage_error("-1", "needs -u and -P");
+	if (whitelist && !auth_user)
+		usage_error("-w", "needs -u and -P");
+	if (auth_once || whitelist) {
+		auth_ips = sblist_new(sizeof(union sockaddr_union), 8);
+		if (!auth_ips) {
+			perror("microsocks");
+			return 1;
+		}
+	}
+	if (whitelist)
+		parse_whitelist(whitelist);
+
+	/* a client gone while we write is an error return, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	lfd = listen_on(listenip, (unsigned short)port);
+	accept_loop(lfd);
+	return 0;
+}

@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "relay.h"
@@ -55,24 +54,19 @@ dir_write(struct dir *d, const int *fd)
 }
 
 enum relay_end
-relay(int cfd, int tfd, const void *pre, size_t prelen,
+relay(int cfd, int tfd, char *mem, size_t prelen,
     const struct relay_opts *o, struct relay_stats *st)
 {
 	struct pollfd pfd[2];
 	struct dir d[2];
 	int fd[2] = { cfd, tfd };
 	enum relay_end end = RELAY_CLOSED;
-	char *mem;
 	short ev[2];
 	int i, r;
 
-	mem = malloc(2 * RELAY_BUFSIZE);
-	if (!mem)
-		return RELAY_NOMEM;
 	memset(d, 0, sizeof d);
 	d[0].from = 0, d[0].to = 1, d[0].buf = mem;
 	d[1].from = 1, d[1].to = 0, d[1].buf = mem + RELAY_BUFSIZE;
-	memcpy(d[0].buf, pre, prelen);
 	d[0].len = prelen;
 
 	for (;;) {
@@ -128,6 +122,5 @@ reset:
 out:
 	st->up = d[0].bytes;
 	st->down = d[1].bytes;
-	free(mem);
 	return end;
 }

@@ -9,12 +9,12 @@
 #ifndef RELAY_BUFSIZE
 #define RELAY_BUFSIZE (16 * 1024)
 #endif
+#define RELAY_MEMSIZE (2 * RELAY_BUFSIZE)
 
 enum relay_end {
 	RELAY_CLOSED,		/* both sides ended their streams */
 	RELAY_IDLE,		/* the idle or half-close timeout ran out */
 	RELAY_RESET,		/* a side failed: reset, or gone while we wrote */
-	RELAY_NOMEM,		/* no buffer could be had */
 };
 
 struct relay_opts {
@@ -29,9 +29,10 @@ struct relay_stats {
 
 /* Copies between the non-blocking sockets cfd (client) and tfd (target)
  * until both directions have ended, a side fails, or a timeout runs out.
- * pre holds prelen (at most RELAY_BUFSIZE) bytes the client sent ahead,
- * to go to the target first. Closes neither fd. */
-enum relay_end relay(int cfd, int tfd, const void *pre, size_t prelen,
+ * mem is the caller's RELAY_MEMSIZE bytes of buffer space; its first
+ * prelen (at most RELAY_BUFSIZE) bytes are what the client sent ahead, to
+ * go to the target first. Closes neither fd. */
+enum relay_end relay(int cfd, int tfd, char *mem, size_t prelen,
     const struct relay_opts *o, struct relay_stats *st);
 
 #endif /* RELAY_H */

@@ -10,9 +10,9 @@ OBJS = $(SRCS:.c=.o)
 UNIT_TESTS = tests/unit/socks5_test
 
 CFLAGS ?= -O2
-CFLAGS += -Wall -Wextra -std=c11
-CPPFLAGS += -D_GNU_SOURCE
-LDLIBS += -lpthread
+override CFLAGS += -Wall -Wextra -std=c11
+override CPPFLAGS += -D_GNU_SOURCE
+override LDLIBS += -lpthread
 
 MUSL_CC = musl-gcc
 SAN_FLAGS = -g -O1 -fno-omit-frame-pointer -DTHREAD_STACK_SIZE=1048576

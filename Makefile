@@ -35,7 +35,7 @@ tests/unit/socks5_test: tests/unit/socks5_test.c socks5.c socks5.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks5_test.c socks5.c
 
 test: $(prog) $(UNIT_TESTS)
-	MICROSOCKS=./$(prog) UNIT_TESTS="$(UNIT_TESTS)" sh tests/run
+	MICROSOCKS=$${MICROSOCKS:-./$(prog)} UNIT_TESTS="$(UNIT_TESTS)" sh tests/run
 
 # the whole suite again under the sanitizers, built from scratch
 asan:

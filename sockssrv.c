@@ -66,8 +66,9 @@ struct conn {
 };
 
 /* configuration: set by main before the first thread starts */
-static const char *auth_user;
-static char auth_pass[256];
+/* zero-padded to 256 bytes, as secret_equal() compares them */
+static char auth_user[256], auth_pass[256];
+static int auth_required;
 static size_t auth_ulen, auth_plen;
 static int auth_once;
 static union sockaddr_union bind_addr;
@@ -299,7 +300,7 @@ conn_reply(struct conn *c, int rep, const union sockaddr_union *bound)
 static int
 choose_method(const struct conn *c, unsigned offers)
 {
-	if (!auth_user)
+	if (!auth_required)
 		return offers & OFFER_NOAUTH ? METHOD_NOAUTH : METHOD_NONE;
 	if ((offers & OFFER_NOAUTH) && is_whitelisted(&c->addr))
 		return METHOD_NOAUTH;
@@ -797,10 +798,12 @@ main(int argc, char **argv)
 			port = parse_num("-p", optarg, 0, 65535);
 			break;
 		case 'u':
-			auth_user = optarg;
-			auth_ulen = strlen(optarg);
-			if (auth_ulen > 255)
+			n = strlen(optarg);
+			if (n > 255)
 				usage_error("-u", "longer than 255 bytes");
+			memcpy(auth_user, optarg, n);
+			auth_ulen = n;
+			auth_required = 1;
 			break;
 		case 'P':
 			n = strlen(optarg);
@@ -846,13 +849,13 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error(argv[optind], "unexpected argument");
-	if (auth_user && !pass_given)
+	if (auth_required && !pass_given)
 		usage_error("-u", "needs -P");
-	if (pass_given && !auth_user)
+	if (pass_given && !auth_required)
 		usage_error("-P", "needs -u");
-	if (auth_once && !auth_user)
+	if (auth_once && !auth_required)
 		usage_error("-1", "needs -u and -P");
-	if (whitelist && !auth_user)
+	if (whitelist && !auth_required)
 		usage_error("-w", "needs -u and -P");
 	if (auth_once || whitelist) {
 		auth_ips = sblist_new(sizeof(union sockaddr_union), 8);

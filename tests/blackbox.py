@@ -1,0 +1,1011 @@
+#!/usr/bin/python3
+"""Black-box tests for microsocks: the real binary, real loopback sockets, real clients.
+
+Normally started by tests/run (which sets up a private network namespace first):
+    sh tests/run                 all unit-test binaries ($UNIT_TESTS) and all cases
+    sh tests/run half_close      only the cases named half_close or half_close_*
+    sh tests/run unit            only the unit-test binaries
+Output: one line per case (ok / FAIL / SKIP), then "N passed, N failed, N skipped".
+The contract tested is the microsocks spec (issue 2); every case says what it checks.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (  # noqa: E402
+    ATYP_V4, ATYP_V6, BIND, CONNECT, ISOLATED, MICROSOCKS, NO_ACCEPTABLE, NOAUTH, REP_ATYP,
+    REP_CMD, REP_FAIL, REP_HOST_UNREACH, REP_NET_UNREACH, REP_OK, REP_REFUSED, REP_TTL,
+    UDP_ASSOCIATE, USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, auth_request,
+    check, closed_port, connect_errno, connect_request, defer, describe_status, duplex, error_reply,
+    free_port, greeting,
+    hexs, is_readable, need_isolation, recv_exact, recv_until_eof, reserve_port, run_cleanups,
+    run_microsocks, run_microsocks_all, tunnel, wait_eof)
+
+USER, PASSWORD = 'alice', 'Pa55-w0rd-xyzzy'
+WRONG_PASSWORD = 'Wr0ng-pa55-plugh'
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def auth_server(*args, **kw):
+    return Server('-u', USER, '-P', PASSWORD, *args, **kw)
+
+
+# ================================================================ reply codes
+
+def noauth_client(server):
+    """A client past the no-auth greeting."""
+    c = SocksClient(server.address)
+    check(c.greet(NOAUTH) == NOAUTH, 'no-auth not accepted')
+    return c
+
+
+def expect_connect_error(server, host, port, rep, what=None):
+    c = noauth_client(server)
+    c.send(connect_request(host, port))
+    c.expect_error(rep, what or f'CONNECT {host}:{port}')
+
+
+def need_errno(host, expected):
+    got = connect_errno(host)
+    if got != expected:
+        raise Skip(f'precondition: direct connect to {host} gave {got}, expected {expected}')
+
+
+@case
+def reply_refused():
+    """CONNECT to a closed port on 127.0.0.1 -> 05 05, then close."""
+    expect_connect_error(Server(), '127.0.0.1', closed_port(), REP_REFUSED)
+
+
+@case
+def reply_net_unreachable():
+    """CONNECT to 127.1.0.1 (no route in the namespace, ENETUNREACH) -> 05 03."""
+    need_isolation()
+    need_errno('127.1.0.1', 101)
+    expect_connect_error(Server(), '127.1.0.1', 80, REP_NET_UNREACH)
+
+
+@case
+def reply_host_unreachable():
+    """CONNECT to 127.2.0.1 (unreachable route, EHOSTUNREACH) -> 05 04."""
+    need_isolation()
+    need_errno('127.2.0.1', 113)
+    expect_connect_error(Server(), '127.2.0.1', 80, REP_HOST_UNREACH)
+
+
+@case
+def reply_unresolvable_name():
+    """CONNECT to nosuchhost.invalid (does not resolve) -> 05 04."""
+    need_isolation()
+    expect_connect_error(Server(), 'nosuchhost.invalid', 80, REP_HOST_UNREACH)
+
+
+def expect_connect_timeout(host, port):
+    c = noauth_client(Server('--connect-timeout', '1'))
+    start = time.monotonic()
+    c.send(connect_request(host, port))
+    got = c.recv_exact(10, timeout=1 + T.SLACK)
+    elapsed = time.monotonic() - start
+    check(got == error_reply(REP_TTL), f'expected 05 06 reply, got {hexs(got)}')
+    check(elapsed >= T.EARLY, f'05 06 after only {elapsed:.2f}s with --connect-timeout 1')
+    c.wait_eof()
+
+
+@case
+def reply_connect_timeout_full_backlog():
+    """--connect-timeout 1, target a listener whose accept queue is full (SYNs dropped) -> 05 06."""
+    listener = socket.socket()
+    defer(listener.close)
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    for _ in range(64):
+        probe = connect_errno('127.0.0.1', port, timeout=0.3)
+        if probe == 'timeout':  # SYNs are dropped now
+            break
+        check(probe is None, f'precondition: connect to the listener failed: errno {probe}')
+        filler = socket.socket()
+        defer(filler.close)
+        filler.setblocking(False)
+        filler.connect_ex(('127.0.0.1', port))
+    else:
+        raise Fail('precondition: could not fill the accept queue')
+    expect_connect_timeout('127.0.0.1', port)
+
+
+@case
+def reply_connect_timeout_dropped_syn():
+    """--connect-timeout 1, target 127.3.0.1 (routed to lo, SYNs dropped as martians) -> 05 06."""
+    need_isolation()
+    need_errno('127.3.0.1', 'timeout')
+    expect_connect_timeout('127.3.0.1', 80)
+
+
+@case
+def reply_command_not_supported():
+    """BIND (2), UDP ASSOCIATE (3) and cmd 9 -> 05 07, then close."""
+    server = Server()
+    target = Target()
+    for cmd in (BIND, UDP_ASSOCIATE, 9):
+        c = noauth_client(server)
+        c.send(connect_request('127.0.0.1', target.port, cmd=cmd))
+        c.expect_error(REP_CMD, f'cmd {cmd}')
+
+
+@case
+def reply_address_type_not_supported():
+    """ATYP 5 -> 05 08, then close."""
+    c = noauth_client(Server())
+    c.send(bytes([5, CONNECT, 0, 5, 127, 0, 0, 1, 0, 80]))
+    c.expect_error(REP_ATYP, 'ATYP 5')
+
+
+@case
+def reply_general_failure():
+    """Request version byte 4, an empty domain name, a name with a NUL -> 05 01, then close."""
+    server = Server()
+    target = Target()
+    bad = {'request version 4': connect_request('127.0.0.1', target.port, version=4),
+           'empty domain': connect_request('', target.port, atyp=3),
+           'domain with NUL': connect_request(b'local\0host', target.port, atyp=3)}
+    for what, request in bad.items():
+        c = noauth_client(server)
+        c.send(request)
+        c.expect_error(REP_FAIL, what)
+
+
+@case
+def greeting_bad_version():
+    """A greeting whose first byte is not 5 (a SOCKS4 request) -> closed without any reply."""
+    server = Server()
+    c = SocksClient(server.address)
+    c.send(bytes([4, 1, 0, 80, 127, 0, 0, 1, 0]))
+    got = c.recv_until_eof()
+    check(got == b'', f'expected close without reply, got {hexs(got)}')
+
+
+@case
+def method_none_acceptable():
+    """05 FF then close: only 02 offered to a no-auth server; only 00 offered to an auth server."""
+    for server, offered in ((Server(), USERPASS), (auth_server(), NOAUTH)):
+        c = SocksClient(server.address)
+        method = c.greet(offered)
+        check(method == NO_ACCEPTABLE,
+              f'offered only {offered:#04x} to {server.argv[1:]}: got method {method:#04x}')
+        c.wait_eof()
+
+
+# ================================================================ authentication
+
+def expect_auth_rejected(user, password):
+    server = auth_server()
+    c = SocksClient(server.address)
+    check(c.greet(USERPASS) == USERPASS, 'user/password method not chosen')
+    status = c.auth(user, password)
+    check(status != 0, f'bad credentials {user!r}/{password!r} accepted')
+    c.wait_eof()
+
+
+@case
+def auth_wrong_user():
+    """RFC 1929 with a wrong user -> 01 xx (xx != 0), then close."""
+    expect_auth_rejected('mallory', PASSWORD)
+
+
+@case
+def auth_wrong_password():
+    """RFC 1929 with a wrong password -> 01 xx (xx != 0), then close."""
+    expect_auth_rejected(USER, WRONG_PASSWORD)
+
+
+@case
+def auth_correct():
+    """Correct credentials -> 01 00 and a working tunnel; 02 is chosen when 00 and 02 are offered."""
+    server = auth_server()
+    target = Target()
+    c = SocksClient(server.address)
+    check(c.greet(NOAUTH, USERPASS) == USERPASS, 'offered 00 and 02: 02 not chosen')
+    check(c.auth(USER, PASSWORD) == 0, 'correct credentials rejected')
+    check(c.request('127.0.0.1', target.port).rep == REP_OK, 'CONNECT failed')
+    c.echo_check()
+
+
+def greet_only(server, method, source=None):
+    return SocksClient(server.address, source).greet(method)
+
+
+@case
+def auth_once():
+    """-1: no-auth refused until the IP authenticated once, then accepted (only for that IP)."""
+    server = auth_server('-1')
+    target = Target()
+    check(greet_only(server, NOAUTH) == NO_ACCEPTABLE, 'no-auth accepted before any authentication')
+    c, _ = tunnel(server, '127.0.0.1', target.port, USER, PASSWORD)
+    c.echo_check()
+    c, _ = tunnel(server, '127.0.0.1', target.port)  # no-auth now
+    c.echo_check()
+    check(greet_only(server, NOAUTH, source='127.0.0.2') == NO_ACCEPTABLE,
+          'no-auth accepted from 127.0.0.2, which never authenticated')
+
+
+@case
+def whitelist():
+    """-w 127.0.0.3,127.0.0.1 with -u/-P: no-auth from 127.0.0.1 works; 127.0.0.2 must authenticate."""
+    server = auth_server('-w', '127.0.0.3,127.0.0.1')
+    target = Target()
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    check(greet_only(server, NOAUTH, source='127.0.0.2') == NO_ACCEPTABLE,
+          'no-auth accepted from non-whitelisted 127.0.0.2')
+    c, _ = tunnel(server, '127.0.0.1', target.port, USER, PASSWORD, source='127.0.0.2')
+    c.echo_check()
+
+
+# ================================================================ handshake as a byte stream
+
+def split_handshake(server, target_host, target_port, user=None):
+    c = SocksClient(server.address)
+    method = USERPASS if user else NOAUTH
+    c.send_bytewise(greeting(method))
+    check(c.read_method() == method, 'split greeting: wrong method')
+    if user:
+        c.send_bytewise(auth_request(user, PASSWORD))
+        check(c.read_auth_status() == 0, 'split auth: rejected')
+    c.send_bytewise(connect_request(target_host, target_port))
+    r = c.read_reply()
+    check(r.rep == REP_OK, f'split request: reply {r.rep:#04x}')
+    c.echo_check()
+
+
+@case
+def split_handshake_noauth():
+    """Greeting and request (IPv4) sent one byte per segment -> works."""
+    target = Target()
+    split_handshake(Server(), '127.0.0.1', target.port)
+
+
+@case
+def split_handshake_auth():
+    """Greeting, RFC 1929 auth and a domain request sent one byte per segment -> works."""
+    need_isolation()
+    target = Target()
+    split_handshake(auth_server(), 'v4only.test', target.port, user=USER)
+
+
+def pipelined(server, user=None):
+    target = Target()
+    payload = os.urandom(3000)
+    c = SocksClient(server.address)
+    auth = auth_request(user, PASSWORD) if user else b''
+    request = connect_request('127.0.0.1', target.port)
+    c.send(greeting(USERPASS if user else NOAUTH) + auth + request + payload)
+    check(c.read_method() == (USERPASS if user else NOAUTH), 'wrong method')
+    if user:
+        check(c.read_auth_status() == 0, 'auth rejected')
+    check(c.read_reply().rep == REP_OK, 'CONNECT failed')
+    got = c.recv_exact(len(payload))
+    check(got == payload, 'payload sent with the handshake came back altered')
+
+
+@case
+def pipelined_noauth():
+    """Greeting + request + payload in one write -> replies, then the payload echoed intact."""
+    pipelined(Server())
+
+
+@case
+def pipelined_auth():
+    """Greeting + auth + request + payload in one write -> replies, then the payload echoed intact."""
+    pipelined(auth_server(), user=USER)
+
+
+# ================================================================ destinations and BND
+
+def check_bnd(target, reply, atyp):
+    peer = target.next_peer()
+    check(reply.atyp == atyp, f'reply ATYP {reply.atyp}, expected {atyp}')
+    check((reply.addr, reply.port) == peer, f'BND {reply.addr}:{reply.port} but the target saw {peer}')
+
+
+@case
+def connect_ipv4_bnd():
+    """CONNECT 127.0.0.1: echo works; BND.ADDR/PORT (ATYP 1) = the peer address the target saw."""
+    server = Server()
+    target = Target()
+    c, r = tunnel(server, '127.0.0.1', target.port)
+    check_bnd(target, r, ATYP_V4)
+    c.echo_check()
+
+
+@case
+def connect_ipv6_bnd():
+    """CONNECT [::1]: echo works; BND.ADDR/PORT (ATYP 4) = the peer address the target saw."""
+    server = Server()
+    target = Target(host='::1')
+    c, r = tunnel(server, '::1', target.port)
+    check_bnd(target, r, ATYP_V6)
+    c.echo_check()
+
+
+@case
+def connect_domain_localhost():
+    """CONNECT localhost (::1, 127.0.0.1) with the target only on 127.0.0.1 -> falls through to it."""
+    need_isolation()
+    server = Server()
+    target = Target()
+    reserve_port('::1', target.port)
+    c, r = tunnel(server, 'localhost', target.port)
+    check_bnd(target, r, ATYP_V4)
+    c.echo_check()
+
+
+@case
+def connect_domain_multi():
+    """CONNECT multi.test (127.0.0.5 refuses, then 127.0.0.1) -> second address used."""
+    need_isolation()
+    addrs = [a[4][0] for a in socket.getaddrinfo('multi.test', 80, 0, socket.SOCK_STREAM)]
+    if addrs != ['127.0.0.5', '127.0.0.1']:
+        raise Skip(f'precondition: multi.test resolves to {addrs}')
+    server = Server()
+    target = Target()
+    reserve_port('127.0.0.5', target.port)
+    c, r = tunnel(server, 'multi.test', target.port)
+    check_bnd(target, r, ATYP_V4)
+    c.echo_check()
+
+
+@case
+def connect_domain_v6only():
+    """CONNECT v6only.test (only ::1) -> works, reply ATYP 4."""
+    need_isolation()
+    server = Server()
+    target = Target(host='::1')
+    c, r = tunnel(server, 'v6only.test', target.port)
+    check_bnd(target, r, ATYP_V6)
+    c.echo_check()
+
+
+@case
+def listen_ipv6():
+    """-i ::1: the log says [::1]:PORT and clients connecting to ::1 are served."""
+    server = Server(listen='::1')
+    check(re.search(r'listening on \[::1\]:\d+', server.stderr()), 'no "listening on [::1]:PORT" line')
+    target = Target()
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+
+
+@case
+def bind_address():
+    """-b 127.0.0.2: the target sees 127.0.0.2 as its peer and BND.ADDR says 127.0.0.2."""
+    server = Server('-b', '127.0.0.2')
+    target = Target()
+    c, r = tunnel(server, '127.0.0.1', target.port)
+    check(r.addr == '127.0.0.2', f'BND.ADDR {r.addr}, expected 127.0.0.2')
+    check_bnd(target, r, ATYP_V4)
+    c.echo_check()
+
+
+@case
+def bind_address_family_first():
+    """-b 127.0.0.2, CONNECT localhost with targets on ::1 and 127.0.0.1 -> IPv4 tried first."""
+    need_isolation()
+    server = Server('-b', '127.0.0.2')
+    target4 = Target()
+    try:
+        target6 = Target(host='::1', port=target4.port)
+    except OSError as e:
+        raise Skip(f'cannot listen on [::1]:{target4.port}: {e}')
+    c, r = tunnel(server, 'localhost', target4.port)
+    check(target6.peers.empty(), f'connected to ::1 first (peer {target6.peers.queue})')
+    check(r.addr == '127.0.0.2', f'BND.ADDR {r.addr}, expected 127.0.0.2')
+    check_bnd(target4, r, ATYP_V4)
+    c.echo_check()
+
+
+# ================================================================ relay
+
+@case
+def half_close_client_first():
+    """Client sends a request and shuts down writing; the target reads EOF, then answers 1 MiB
+    and closes; the client receives all of it."""
+    request, response = os.urandom(5000), os.urandom(1 << 20)
+
+    def handler(conn):
+        got = recv_until_eof(conn)
+        conn.sendall(response)
+        return got
+
+    server = Server()
+    target = Target(handler)
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.send(request)
+    c.sock.shutdown(socket.SHUT_WR)
+    got = c.recv_until_eof()
+    check(target.result() == request, 'target did not receive the request intact')
+    check(got == response, f'client got {len(got)} bytes of the {len(response)}-byte response')
+
+
+@case
+def half_close_target_first():
+    """Target sends a banner and shuts down writing; the client reads it up to EOF, then sends
+    1 MiB and shuts down; the target receives all of it."""
+    banner, upload = os.urandom(3000), os.urandom(1 << 20)
+
+    def handler(conn):
+        conn.sendall(banner)
+        conn.shutdown(socket.SHUT_WR)
+        return recv_until_eof(conn)
+
+    server = Server()
+    target = Target(handler)
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    check(c.recv_until_eof() == banner, 'client did not get the banner intact before EOF')
+    c.send(upload)
+    c.sock.shutdown(socket.SHUT_WR)
+    got = target.result()
+    check(got == upload, f'target got {len(got)} of {len(upload)} bytes after its own EOF')
+
+
+@case
+def large_transfer():
+    """100 MiB each way at the same time through one tunnel, both checked by SHA-256."""
+    nbytes = 100 << 20
+    server = Server()
+    target = Target(lambda conn: duplex(conn, nbytes, T.TRANSFER), timeout=T.TRANSFER)
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    up, down = duplex(c.sock, nbytes, T.TRANSFER)
+    t_sent, t_received = target.result(T.TRANSFER)
+    check(t_received == up, f'upload: sent {up}, target received {t_received}')
+    check(down == t_sent, f'download: target sent {t_sent}, client received {down}')
+
+
+@case
+def concurrent_clients():
+    """50 tunnels open at once, each echoing its own data."""
+    server = Server()
+    target = Target()
+    clients = [tunnel(server, '127.0.0.1', target.port)[0] for _ in range(50)]
+    for i, c in enumerate(clients):
+        c.echo_check(os.urandom(1000 + i))
+
+
+# ================================================================ timeouts
+
+def expect_closed_between(sock, start, low, high, what):
+    wait_eof(sock, timeout=max(0.0, start + high - time.monotonic()))
+    elapsed = time.monotonic() - start
+    check(elapsed >= low, f'{what}: closed after only {elapsed:.2f}s')
+
+
+@case
+def handshake_timeout_silent():
+    """--handshake-timeout 1: a silent client is dropped after ~1 s while another client is served
+    meanwhile, and the other (established) tunnel survives."""
+    server = Server('--handshake-timeout', '1')
+    target = Target()
+    start = time.monotonic()
+    silent = SocksClient(server.address)
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    check(not is_readable(silent.sock), 'silent client closed before the other client was served')
+    expect_closed_between(silent.sock, start, T.EARLY, 1 + T.SLACK, 'silent client')
+    c.echo_check()
+
+
+@case
+def handshake_timeout_partial():
+    """--handshake-timeout 1: a client that stops in the middle of its request is dropped after ~1 s."""
+    server = Server('--handshake-timeout', '1')
+    start = time.monotonic()
+    c = noauth_client(server)
+    c.send(connect_request('127.0.0.1', 80)[:5])
+    expect_closed_between(c.sock, start, T.EARLY, 1 + T.SLACK, 'client stopped mid-request')
+
+
+@case
+def idle_timeout():
+    """--idle-timeout 1: a tunnel without traffic is closed after ~1 s (client and target see EOF)."""
+    server = Server('--idle-timeout', '1')
+    target = Target()
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    start = time.monotonic()
+    expect_closed_between(c.sock, start, T.EARLY, 1 + T.SLACK, 'idle tunnel')
+    target.result()
+
+
+@case
+def halfclose_timeout():
+    """--halfclose-timeout 1: after the client's EOF, a silent target direction is closed after ~1 s."""
+    server = Server('--halfclose-timeout', '1')
+    done = threading.Event()
+    target = Target(lambda conn: (recv_until_eof(conn), done.wait(T.IO)))
+    defer(done.set)
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    start = time.monotonic()
+    c.sock.shutdown(socket.SHUT_WR)
+    expect_closed_between(c.sock, start, T.EARLY, 1 + T.SLACK, 'half-closed tunnel')
+
+
+# ================================================================ resources
+
+def try_tunnel(server, port):
+    """'ok' (client kept), 'refused' (closed or 05 01); anything else fails."""
+    try:
+        c = noauth_client(server)
+        r = c.request('127.0.0.1', port)
+    except (Closed, ConnectionError):
+        return 'refused', None
+    if r.rep == REP_FAIL:
+        return 'refused', None
+    check(r.rep == REP_OK, f'unexpected reply {r.rep:#04x} at the fd limit')
+    return 'ok', c
+
+
+@case
+def fd_exhaustion():
+    """RLIMIT_NOFILE 32 and 40 tunnels: extra clients are closed or get 05 01, no crash or spin,
+    open tunnels keep working, and a new client is served once the others closed."""
+    server = Server(nofile=32)
+    target = Target()
+    outcomes = [try_tunnel(server, target.port) for _ in range(40)]
+    held = [c for kind, c in outcomes if kind == 'ok']
+    check(held, 'no tunnel at all could be established')
+    check(len(held) < 40, '40 tunnels with RLIMIT_NOFILE 32: the limit was never hit')
+    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    extra = SocksClient(server.address)
+    extra.send(greeting(NOAUTH))
+    time.sleep(1.0)  # measurement window (not synchronisation): a spinning server burns CPU here
+    cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    check(cpu < 0.5, f'server used {cpu:.0%} CPU while at the fd limit')
+    for c in held:
+        c.echo_check(b'still alive')
+        c.close()
+    extra.close()
+    deadline = time.monotonic() + T.IO
+    while True:
+        kind, c = try_tunnel(server, target.port)
+        if kind == 'ok':
+            break
+        check(time.monotonic() < deadline, 'no client served after the others closed')
+        time.sleep(T.POLL)
+    c.echo_check()
+    check(server.alive(), 'server died')
+
+
+# ================================================================ command line
+
+BAD_OPTIONS = [
+    (['-p', '70000'], '-p'), (['-p', '-5'], '-p'), (['-p', 'abc'], '-p'), (['-p', '80x'], '-p'),
+    (['-p', ''], '-p'), (['-p'], '-p'),
+    (['--idle-timeout', '0'], '--idle-timeout'), (['--idle-timeout=abc'], '--idle-timeout'),
+    (['--handshake-timeout', '2000001'], '--handshake-timeout'),
+    (['--connect-timeout='], '--connect-timeout'), (['--halfclose-timeout', '-1'], '--halfclose-timeout'),
+    (['--idle-timeout'], '--idle-timeout'),
+    (['-u', USER], ('-u', '-P')), (['-P', PASSWORD], ('-u', '-P')), (['-u', USER, '-P'], '-P'),
+    (['-1'], '-1'), (['-w', '127.0.0.1'], '-w'),
+    (['-u', 'x' * 256, '-P', PASSWORD], '-u'), (['-u', USER, '-P', 'y' * 256], '-P'),
+    (['-x'], '-x'), (['--bogus'], '--bogus'), (['stray'], 'stray'),
+]
+# resolving these names is only safe inside the namespace (resolv.conf -> 127.0.0.1)
+BAD_OPTIONS_ISOLATED = [
+    (['-b', 'nosuchhost.invalid'], '-b'), (['-i', 'nosuchhost.invalid'], '-i'),
+    (['-u', USER, '-P', PASSWORD, '-w', 'nosuchhost.invalid'], '-w'),
+]
+
+
+def names_option(stderr, options):
+    """Does a "microsocks: <option...>: ..." line name one of options?"""
+    for line in stderr.splitlines():
+        m = re.match(r'microsocks: (.*?): ', line)
+        if m and any(re.search(r'(?<![\w-])' + re.escape(o) + r'(?![\w-])', m.group(1)) for o in options):
+            return True
+    return False
+
+
+@case
+def bad_options():
+    """Every bad option/value: exit 1, a "microsocks: <option>: ..." line and the usage on stderr."""
+    bad = BAD_OPTIONS + (BAD_OPTIONS_ISOLATED if ISOLATED else [])
+    # never listen on the default 0.0.0.0:1080 if a bad option were accepted
+    runs = [(['-i', '127.0.0.1'] if '-i' not in args else [])
+            + (['-p', '0'] if '-p' not in args else []) + args for args, _ in bad]
+    problems = []
+    for (args, options), p in zip(bad, run_microsocks_all(runs)):
+        options = (options,) if isinstance(options, str) else options
+        shown = ' '.join(repr(a) if len(a) < 20 else repr(a[:5] + '...') for a in args)
+        if isinstance(p, Fail):
+            problems.append(f'[{shown}] {p}')
+        elif p.returncode != 1:
+            problems.append(f'[{shown}] exit {p.returncode}')
+        elif not names_option(p.err, options):
+            problems.append(f'[{shown}] no "microsocks: {options[0]}: ..." line: {p.err[:80]!r}')
+        elif 'usage' not in p.err.lower():
+            problems.append(f'[{shown}] no usage on stderr')
+    check(not problems, '; '.join(problems))
+
+
+@case
+def help_and_version():
+    """-h and --help print the usage to stdout and exit 0; -V prints "microsocks VERSION"."""
+    for opt in ('-h', '--help'):
+        p = run_microsocks([opt])
+        check(p.returncode == 0, f'{opt}: exit {p.returncode}')
+        check('usage' in p.out.lower(), f'{opt}: no usage on stdout')
+    p = run_microsocks(['-V'])
+    check(p.returncode == 0, f'-V: exit {p.returncode}')
+    check(re.match(r'microsocks \S+', p.out), f'-V printed {p.out!r}')
+
+
+@case
+def valid_option_forms():
+    """--opt=value and --opt value forms (up to 2000000) work together with -w/-u/-P; it serves."""
+    server = auth_server('--idle-timeout=2000000', '--handshake-timeout', '5', '--connect-timeout=5',
+                         '--halfclose-timeout', '30', '-w', '127.0.0.1')
+    target = Target()
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+
+
+@case
+def port_zero():
+    """-p 0: two servers get distinct non-zero ports from the kernel and both serve."""
+    servers = [Server(), Server()]
+    target = Target()
+    ports = {s.port for s in servers}
+    check(0 not in ports and len(ports) == 2, f'ports {ports}')
+    for s in servers:
+        c, _ = tunnel(s, '127.0.0.1', target.port)
+        c.echo_check()
+
+
+@case
+def listen_port_in_use():
+    """A port already in use: exit 1 with "microsocks: <addr>: Address already in use"."""
+    busy = socket.socket()
+    defer(busy.close)
+    busy.bind(('127.0.0.1', 0))
+    busy.listen()
+    p = run_microsocks(['-i', '127.0.0.1', '-p', str(busy.getsockname()[1])])
+    check(p.returncode == 1, f'exit {p.returncode}')
+    check(re.search(r'microsocks: .*127\.0\.0\.1.*: ' + os.strerror(98), p.err), f'stderr: {p.err[:200]!r}')
+
+
+@case
+def password_hidden_in_cmdline():
+    """-P password is wiped from /proc/PID/cmdline, and still works for authentication."""
+    server = auth_server()
+    with open(f'/proc/{server.pid}/cmdline', 'rb') as f:
+        cmdline = f.read()
+    check(PASSWORD.encode() not in cmdline, f'password visible in cmdline: {cmdline!r}')
+    c = SocksClient(server.address)
+    check(c.greet(USERPASS) == USERPASS, 'user/password method not chosen')
+    check(c.auth(USER, PASSWORD) == 0, 'correct password rejected after wiping argv')
+
+
+@case
+def password_not_logged():
+    """With -u/-P, neither the configured nor a wrong password appears in the log."""
+    server = auth_server()
+    target = Target()
+    for password in (WRONG_PASSWORD, PASSWORD):
+        c = SocksClient(server.address)
+        check(c.greet(USERPASS) == USERPASS, 'user/password method not chosen')
+        c.auth(USER, password)
+    c, _ = tunnel(server, '127.0.0.1', target.port, USER, PASSWORD)
+    c.echo_check()
+    port = c.sock.getsockname()[1]
+    c.close()
+    server.wait_line(re.compile(rf'127\.0\.0\.1:{port}\D.*(close|bytes)', re.I))  # logged its close
+    problems = server.stop()
+    log = server.stderr()
+    check(PASSWORD not in log and WRONG_PASSWORD not in log, 'a password appears in the log')
+    check(not problems, '; '.join(problems))
+
+
+@case
+def quiet():
+    """-q: nothing at all on stderr, even with clients and errors."""
+    port = free_port()
+    server = Server('-q', port=port, wait_listening=False)
+    target = Target()
+    deadline = time.monotonic() + T.START
+    while connect_errno('127.0.0.1', port) is not None:
+        check(server.alive() and time.monotonic() < deadline, 'server with -q never listened')
+        time.sleep(T.POLL)
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    c.close()
+    c = SocksClient(server.address)
+    c.greet(USERPASS)
+    problems = server.stop()
+    check(not problems, '; '.join(problems))
+    check(server.stderr() == '', f'-q but stderr: {server.stderr()[:200]!r}')
+
+
+# ================================================================ real clients
+
+def need_program(name):
+    path = shutil.which(name)
+    if not path:
+        raise Skip(f'{name} not installed')
+    return path
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
+
+
+def run_program(argv, input=None):
+    try:
+        return subprocess.run(argv, input=input, capture_output=True, timeout=T.PROGRAM, env=clean_env())
+    except subprocess.TimeoutExpired:
+        raise Fail(f'{argv[0]} did not finish within {T.PROGRAM:.0f}s')
+
+
+class HttpTarget:
+    """A local HTTP server (python http.server) serving BODY at /file, recording peers."""
+    BODY = os.urandom(200_000)
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.peers = []
+        peers, body = self.peers, self.BODY
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                peers.append(self.client_address[0])
+                self.send_response(200 if self.path == '/file' else 404)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.1,), daemon=True)
+        self.thread.start()
+        defer(self.close)
+
+    def url(self, host='127.0.0.1'):
+        return f'http://{host}:{self.port}/file'
+
+    def check_fetched(self, p, what):
+        check(p.returncode == 0, f'{what}: exit {p.returncode}: {p.stderr[-300:]!r}')
+        check(p.stdout == self.BODY, f'{what}: got {len(p.stdout)} bytes, not the {len(self.BODY)}-byte body')
+        check(self.peers and self.peers[-1] == '127.0.0.2', f'{what}: request did not come through the proxy')
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def proxy_server(auth=False):
+    """A server whose outgoing connections come from 127.0.0.2, proving a client used it."""
+    return auth_server('-b', '127.0.0.2') if auth else Server('-b', '127.0.0.2')
+
+
+def curl(*args):
+    return run_program([need_program('curl'), '-q', '-sS', '--max-time', str(int(T.PROGRAM) - 5), *args])
+
+
+@case
+def curl_socks5():
+    """curl --socks5 (local resolution) fetches the body from a local HTTP server."""
+    need_program('curl')
+    server, http = proxy_server(), HttpTarget()
+    http.check_fetched(curl('--socks5', f'127.0.0.1:{server.port}', http.url()), 'curl --socks5')
+
+
+@case
+def curl_socks5_hostname():
+    """curl --socks5-hostname: the proxy resolves v4only.test and fetches the body."""
+    need_program('curl')
+    need_isolation()
+    server, http = proxy_server(), HttpTarget()
+    p = curl('--socks5-hostname', f'127.0.0.1:{server.port}', http.url('v4only.test'))
+    http.check_fetched(p, 'curl --socks5-hostname')
+
+
+@case
+def curl_auth():
+    """curl with user:password (--proxy-user, and socks5h://u:p@ with remote resolution)."""
+    need_program('curl')
+    server, http = proxy_server(auth=True), HttpTarget()
+    p = curl('--socks5', f'127.0.0.1:{server.port}', '--proxy-user', f'{USER}:{PASSWORD}', http.url())
+    http.check_fetched(p, 'curl --proxy-user')
+    if ISOLATED:
+        p = curl('-x', f'socks5h://{USER}:{PASSWORD}@127.0.0.1:{server.port}', http.url('v4only.test'))
+        http.check_fetched(p, 'curl -x socks5h://u:p@')
+
+
+@case
+def curl_wrong_password():
+    """curl with a wrong password fails and fetches nothing."""
+    need_program('curl')
+    server, http = proxy_server(auth=True), HttpTarget()
+    p = curl('--socks5', f'127.0.0.1:{server.port}', '--proxy-user', f'{USER}:{WRONG_PASSWORD}', http.url())
+    check(p.returncode != 0 and p.stdout == b'' and not http.peers, 'curl with a wrong password succeeded')
+
+
+def check_proxied_echo(target, got, data, what, stderr=b''):
+    check(got == data, f'{what}: echoed {len(got)} bytes, not the {len(data)} sent {stderr[-200:]!r}')
+    check(target.next_peer()[0] == '127.0.0.2', f'{what}: connection did not come through the proxy')
+
+
+@case
+def ncat_socks5():
+    """ncat --proxy-type socks5 to the echo target: stdin comes back on stdout."""
+    ncat = need_program('ncat')
+    server, target, data = proxy_server(), Target(), os.urandom(50_000)
+    p = run_program([ncat, '--proxy', f'127.0.0.1:{server.port}', '--proxy-type', 'socks5',
+                     '127.0.0.1', str(target.port)], input=data)
+    check_proxied_echo(target, p.stdout, data, 'ncat', p.stderr)
+
+
+@case
+def ncat_socks5_auth():
+    """ncat --proxy-auth u:p (and --proxy-dns remote when isolated) to the echo target."""
+    ncat = need_program('ncat')
+    server, target, data = proxy_server(auth=True), Target(), os.urandom(50_000)
+    dest = ['--proxy-dns', 'remote', 'v4only.test'] if ISOLATED else ['127.0.0.1']
+    p = run_program([ncat, '--proxy', f'127.0.0.1:{server.port}', '--proxy-type', 'socks5',
+                     '--proxy-auth', f'{USER}:{PASSWORD}', *dest, str(target.port)], input=data)
+    check_proxied_echo(target, p.stdout, data, 'ncat --proxy-auth', p.stderr)
+
+
+def pysocks_echo(server, target, host, **proxy):
+    try:
+        import socks
+    except ImportError:
+        raise Skip('PySocks (python3-socks) not installed')
+    s = socks.socksocket()
+    defer(s.close)
+    s.settimeout(T.IO)
+    s.set_proxy(socks.SOCKS5, '127.0.0.1', server.port, **proxy)
+    s.connect((host, target.port))
+    data = os.urandom(20_000)
+    s.sendall(data)
+    check_proxied_echo(target, recv_exact(s, len(data)), data, 'PySocks')
+
+
+@case
+def pysocks():
+    """PySocks socksocket (local resolution, no auth) to the echo target."""
+    pysocks_echo(proxy_server(), Target(), '127.0.0.1', rdns=False)
+
+
+@case
+def pysocks_auth():
+    """PySocks with username/password (and remote resolution of v4only.test when isolated)."""
+    host = 'v4only.test' if ISOLATED else '127.0.0.1'
+    pysocks_echo(proxy_server(auth=True), Target(), host, rdns=True, username=USER, password=PASSWORD)
+
+
+def proxychains(server, *argv):
+    pc = need_program('proxychains4')
+    d = tempfile.mkdtemp(prefix='ms-pc-')
+    defer(lambda: shutil.rmtree(d, ignore_errors=True))
+    conf = os.path.join(d, 'proxychains.conf')
+    with open(conf, 'w') as f:
+        f.write('strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n'
+                f'[ProxyList]\nsocks5 127.0.0.1 {server.port} {USER} {PASSWORD}\n')
+    return run_program([pc, '-q', '-f', conf, *argv])
+
+
+@case
+def proxychains_curl():
+    """proxychains4 (socks5 with user/password) running plain curl fetches the body."""
+    curl_path = need_program('curl')
+    server, http = proxy_server(auth=True), HttpTarget()
+    p = proxychains(server, curl_path, '-q', '-sS', '--max-time', '20', http.url())
+    http.check_fetched(p, 'proxychains4 curl')
+
+
+@case
+def proxychains_python():
+    """proxychains4 (socks5 with user/password) running python3 urllib fetches the body."""
+    server, http = proxy_server(auth=True), HttpTarget()
+    code = ('import sys, urllib.request; '
+            'sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=20).read())')
+    p = proxychains(server, '/usr/bin/python3', '-c', code, http.url())
+    http.check_fetched(p, 'proxychains4 python3')
+
+
+# ================================================================ runner
+
+def run_case(fn):
+    """Run one case and its cleanups; returns ('ok'|'FAIL'|'SKIP', reason)."""
+    status, reason = 'ok', ''
+    try:
+        fn()
+    except Skip as e:
+        status, reason = 'SKIP', str(e)
+    except Fail as e:
+        status, reason = 'FAIL', str(e)
+    except Exception as e:
+        status, reason = 'FAIL', f'{type(e).__name__}: {e}'
+    problems = run_cleanups()
+    if problems:
+        reason = '; '.join(([reason] if status == 'FAIL' else []) + problems)
+        status = 'FAIL'
+    return status, reason
+
+
+def run_unit_test(path):
+    """Run one unit-test binary, print its lines but its summary; returns (passed, failed)."""
+    try:
+        p = subprocess.run([path], capture_output=True, timeout=T.UNIT)
+        lines, rc = p.stdout.decode('utf-8', 'replace').splitlines(), p.returncode
+        err = p.stderr.decode('utf-8', 'replace')
+    except (OSError, subprocess.TimeoutExpired) as e:
+        lines, rc, err = [], None, f'{type(e).__name__}: {e}'
+    m = re.fullmatch(r'(\d+) passed, (\d+) failed.*', lines[-1]) if lines else None
+    for line in lines[:-1] if m else lines:
+        print(line)
+    passed, failed = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if rc != 0 and failed == 0:
+        why = describe_status(rc) if rc is not None else 'did not run'
+        print(f'FAIL unit {path}: {why}, no failure counted: {" | ".join(err.splitlines()[-5:])}')
+        failed = 1
+    elif not m:
+        print(f'FAIL unit {path}: last line is not "N passed, N failed"')
+        failed = 1
+    sys.stdout.flush()
+    return passed, failed
+
+
+def select_cases(names):
+    chosen = [fn for fn in CASES if not names or any(
+        fn.__name__ == n or fn.__name__.startswith(n + '_') for n in names)]
+    unknown = [n for n in names if n != 'unit' and not any(
+        fn.__name__ == n or fn.__name__.startswith(n + '_') for fn in CASES)]
+    return chosen, unknown
+
+
+def main(argv):
+    names = argv[1:]
+    socket.setdefaulttimeout(T.IO)
+    chosen, unknown = select_cases(names)
+    if unknown:
+        print(f'unknown case(s): {" ".join(unknown)}; cases: {" ".join(fn.__name__ for fn in CASES)}')
+        return 2
+    passed = failed = skipped = 0
+    if not names or 'unit' in names:
+        for path in os.environ.get('UNIT_TESTS', '').split():
+            p_n, f_n = run_unit_test(path)
+            passed, failed = passed + p_n, failed + f_n
+    if chosen and not (os.path.isfile(MICROSOCKS) and os.access(MICROSOCKS, os.X_OK)):
+        print(f'FAIL setup: {MICROSOCKS} is not an executable file', flush=True)
+        failed += 1
+        chosen = []
+    for fn in chosen:
+        status, reason = run_case(fn)
+        print(f'{status} {fn.__name__}' + (f': {reason}' if reason else ''), flush=True)
+        passed += status == 'ok'
+        failed += status == 'FAIL'
+        skipped += status == 'SKIP'
+    print(f'{passed} passed, {failed} failed, {skipped} skipped', flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))

@@ -71,3 +71,10 @@ clean:
 	rm -f $(prog) $(prog)-static $(OBJS) $(UNIT_TESTS)
 
 .PHONY: all test asan tsan static check install uninstall clean
+
+# the benchmark against a direct connection and the installed peers, see
+# bench/README; options through BENCH_ARGS="..."
+bench: $(prog)
+	$(MAKE) -C bench run
+
+.PHONY: bench

@@ -751,6 +751,18 @@ opt_name(char **argv, int longidx, int c, char *buf)
 	return argv[optind - 1];
 }
 
+/* copies an RFC 1929 user name or password into its 256-byte buffer */
+static size_t
+copy_secret(const char *opt, const char *arg, char *buf)
+{
+	size_t n = strlen(arg);
+
+	if (n > 255)
+		usage_error(opt, "longer than 255 bytes");
+	memcpy(buf, arg, n);
+	return n;
+}
+
 /* a timeout in seconds, as milliseconds */
 static int
 parse_timeout(const char *opt, const char *s)
@@ -766,7 +778,6 @@ main(int argc, char **argv)
 	char optbuf[32];
 	long port = 1080;
 	int c, longidx, lfd, pass_given = 0;
-	size_t n;
 
 	opterr = 0;
 	for (;;) {
@@ -798,22 +809,14 @@ main(int argc, char **argv)
 			port = parse_num("-p", optarg, 0, 65535);
 			break;
 		case 'u':
-			n = strlen(optarg);
-			if (n > 255)
-				usage_error("-u", "longer than 255 bytes");
-			memcpy(auth_user, optarg, n);
-			auth_ulen = n;
+			auth_ulen = copy_secret("-u", optarg, auth_user);
 			auth_required = 1;
 			break;
 		case 'P':
-			n = strlen(optarg);
-			if (n > 255)
-				usage_error("-P", "longer than 255 bytes");
-			memcpy(auth_pass, optarg, n);
-			auth_plen = n;
+			auth_plen = copy_secret("-P", optarg, auth_pass);
 			pass_given = 1;
 			/* keep the password out of ps */
-			wipe(optarg, n);
+			wipe(optarg, auth_plen);
 			break;
 		case 'w':
 			whitelist = optarg;

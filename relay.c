@@ -1,125 +1,298 @@
 /* SPDX-License-Identifier: MIT */
-/* The byte pump: poll both sockets, one buffer per direction, and pass an
- * EOF on as shutdown(SHUT_WR) so that each direction ends on its own. */
+/* The byte pump: poll both sockets, move each direction's bytes through a
+ * pipe with splice() (a heap buffer where there is none), and pass an EOF
+ * on as shutdown(SHUT_WR) so that each direction ends on its own.
+ *
+ * A direction holds its pipe or buffer only while bytes are in flight, so
+ * an idle tunnel costs its two sockets and nothing else. Empty pipes go
+ * back to a small shared pool; a pipe that still holds bytes cannot. */
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "relay.h"
+#include "server.h"
+
+#if defined(__linux__) && defined(SPLICE_F_NONBLOCK) && defined(F_SETPIPE_SZ)
+#define HAVE_SPLICE 1
+#endif
+
+/* How long to wait for a pipe or a buffer to come free, when there is no
+ * memory or no fd for one, before trying again. */
+#define STARVED_MS 50
+
+/* bytes one direction moves per round before it lets the other one go */
+#define ROUND_BYTES (4 * RELAY_PIPESIZE)
+
+struct pipe {
+	int rd, wr;
+	int big;		/* enlarged to RELAY_PIPESIZE */
+};
 
 struct dir {
-	int from, to;		/* indices into the pollfd and fd arrays */
-	char *buf;
-	size_t off, len;	/* bytes buf[off..off+len) wait to be sent */
+	int from, to;		/* sockets */
+	struct pipe p;		/* p.rd >= 0: bytes in flight are in p ... */
+	char *buf;		/* ... else in buf[off..off+len) */
+	size_t off, len;	/* len: bytes held, in the pipe or the buffer */
 	int eof;		/* from has ended its stream */
 	int done;		/* ... and all of it went out, to is shut */
+	int starved;		/* no pipe or buffer could be had */
 	unsigned long long bytes;
 };
 
-/* fills d's empty buffer; -1 when the socket failed */
+#ifdef HAVE_SPLICE
+static struct {
+	pthread_mutex_t lock;
+	int n;
+	struct pipe p[RELAY_POOLSIZE];
+} pool = { PTHREAD_MUTEX_INITIALIZER, 0, { { 0, 0, 0 } } };
+
+/* The kernel gives a pipe's pages only while bytes are in it, but bounds
+ * the pipe space of a user; enlarge some pipes, not all. */
+static atomic_int bigpipes;
+
+static void
+pipe_close(struct pipe *p)
+{
+	close(p->rd);
+	close(p->wr);
+	if (p->big)
+		atomic_fetch_sub(&bigpipes, 1);
+	p->rd = p->wr = -1;
+}
+
 static int
-dir_read(struct dir *d, const int *fd)
+pipe_get(struct pipe *p)
+{
+	int fd[2];
+
+	pthread_mutex_lock(&pool.lock);
+	if (pool.n > 0) {
+		*p = pool.p[--pool.n];
+		pthread_mutex_unlock(&pool.lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (pipe2(fd, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	p->rd = fd[0];
+	p->wr = fd[1];
+	p->big = 0;
+	/* a bigger pipe moves more per splice(): less CPU per byte */
+	if (atomic_fetch_add(&bigpipes, 1) < RELAY_BIGPIPES &&
+	    fcntl(fd[1], F_SETPIPE_SZ, RELAY_PIPESIZE) >= 0)
+		p->big = 1;
+	else
+		atomic_fetch_sub(&bigpipes, 1);
+	return 0;
+}
+
+/* p must be empty */
+static void
+pipe_put(struct pipe *p)
+{
+	pthread_mutex_lock(&pool.lock);
+	if (pool.n < RELAY_POOLSIZE) {
+		pool.p[pool.n++] = *p;
+		pthread_mutex_unlock(&pool.lock);
+		p->rd = p->wr = -1;
+		return;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	pipe_close(p);
+}
+#endif
+
+/* gives back d's pipe or buffer once it holds nothing */
+static void
+dir_release(struct dir *d)
+{
+	if (d->len)
+		return;
+	free(d->buf);
+	d->buf = NULL;
+#ifdef HAVE_SPLICE
+	if (d->p.rd >= 0)
+		pipe_put(&d->p);
+#endif
+}
+
+static int
+again(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* Reads into d's (empty) pipe or buffer. Returns the bytes read, 0 at EOF
+ * or when nothing was there, -1 when the socket failed. */
+static ssize_t
+dir_fill(struct dir *d)
 {
 	ssize_t n;
 
-	n = recv(fd[d->from], d->buf, RELAY_BUFSIZE, 0);
+#ifdef HAVE_SPLICE
+	if (d->p.rd >= 0 || pipe_get(&d->p) == 0) {
+		n = splice(d->from, NULL, d->p.wr, NULL, RELAY_PIPESIZE,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		goto got;
+	}
+#endif
+	if (!d->buf && !(d->buf = malloc(RELAY_BUFSIZE))) {
+		d->starved = 1;
+		return 0;
+	}
+	n = recv(d->from, d->buf, RELAY_BUFSIZE, 0);
+#ifdef HAVE_SPLICE
+got:
+#endif
+	d->starved = 0;
 	if (n > 0) {
 		d->off = 0;
 		d->len = (size_t)n;
 		d->bytes += (size_t)n;
-	} else if (n == 0) {
-		d->eof = 1;
-	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		return -1;
+		return n;
 	}
-	return 0;
+	dir_release(d);
+	if (n == 0)
+		d->eof = 1;
+	return n < 0 && !again() ? -1 : 0;
 }
 
-/* sends what d holds; -1 when the socket failed */
+/* Writes what d holds. Returns 0, or -1 when the socket failed. */
 static int
-dir_write(struct dir *d, const int *fd)
+dir_drain(struct dir *d)
 {
 	ssize_t n;
 
-	n = send(fd[d->to], d->buf + d->off, d->len, MSG_NOSIGNAL);
-	if (n > 0) {
-		d->off += (size_t)n;
-		d->len -= (size_t)n;
-	} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-	    errno != EINTR) {
-		return -1;
-	}
+#ifdef HAVE_SPLICE
+	if (!d->buf)
+		n = splice(d->p.rd, NULL, d->to, NULL, d->len,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	else
+#endif
+		n = send(d->to, d->buf + d->off, d->len, MSG_NOSIGNAL);
+	if (n < 0)
+		return again() ? 0 : -1;
+	d->off += (size_t)n;
+	d->len -= (size_t)n;
+	dir_release(d);
 	return 0;
 }
 
+/* Moves bytes while both sockets are ready, up to ROUND_BYTES: each poll()
+ * spared is a syscall less per chunk. Returns -1 when a socket failed. */
+static int
+dir_pump(struct dir *d)
+{
+	unsigned long long start = d->bytes;
+	ssize_t n;
+
+	do {
+		n = dir_fill(d);
+		if (n < 0 || (n > 0 && dir_drain(d) < 0))
+			return -1;
+	} while (n > 0 && d->len == 0 && d->bytes - start < ROUND_BYTES);
+	return 0;
+}
+
+/* the end of a direction: a pipe still holding bytes cannot be reused */
+static void
+dir_free(struct dir *d)
+{
+	free(d->buf);
+#ifdef HAVE_SPLICE
+	if (d->p.rd >= 0) {
+		if (d->len)
+			pipe_close(&d->p);
+		else
+			pipe_put(&d->p);
+	}
+#endif
+}
+
 enum relay_end
-relay(int cfd, int tfd, char *mem, size_t prelen,
-    const struct relay_opts *o, struct relay_stats *st)
+relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 {
 	struct pollfd pfd[2];
 	struct dir d[2];
-	int fd[2] = { cfd, tfd };
 	enum relay_end end = RELAY_CLOSED;
-	short ev[2];
-	int i, r;
+	long long deadline;
+	int fd[2] = { cfd, tfd };
+	int i, r, timeout;
 
 	memset(d, 0, sizeof d);
-	d[0].from = 0, d[0].to = 1, d[0].buf = mem;
-	d[1].from = 1, d[1].to = 0, d[1].buf = mem + RELAY_BUFSIZE;
-	d[0].len = prelen;
+	for (i = 0; i < 2; i++) {
+		d[i].from = fd[i];
+		d[i].to = fd[1 - i];
+		d[i].p.rd = d[i].p.wr = -1;
+	}
+	deadline = now_ms() + o->idle_ms;
 
 	for (;;) {
-		ev[0] = ev[1] = 0;
+		pfd[0].events = pfd[1].events = 0;
+		timeout = ms_left(deadline);
 		for (i = 0; i < 2; i++) {
 			if (!d[i].done && d[i].eof && d[i].len == 0) {
-				shutdown(fd[d[i].to], SHUT_WR);
+				shutdown(d[i].to, SHUT_WR);
 				d[i].done = 1;
+				/* from now on the other direction may idle
+				 * only for the half-close timeout */
+				deadline = now_ms() + o->halfclose_ms;
+				timeout = o->halfclose_ms;
 			}
-			/* the buffer is the state: empty, read; full, write */
+			/* the bytes held are the state: none, read; some,
+			 * write */
 			if (d[i].len)
-				ev[d[i].to] |= POLLOUT;
-			else if (!d[i].eof)
-				ev[d[i].from] |= POLLIN;
+				pfd[1 - i].events |= POLLOUT;
+			else if (d[i].starved && timeout > STARVED_MS)
+				timeout = STARVED_MS;
+			else if (!d[i].eof && !d[i].starved)
+				pfd[i].events |= POLLIN;
 		}
 		if (d[0].done && d[1].done)
 			break;
-		/* a socket we want nothing from would report POLLHUP forever */
-		for (i = 0; i < 2; i++) {
-			pfd[i].events = ev[i];
-			pfd[i].fd = ev[i] ? fd[i] : -1;
-		}
-		r = poll(pfd, 2, d[0].done || d[1].done ?
-		    o->halfclose_ms : o->idle_ms);
-		if (r == 0) {
-			end = RELAY_IDLE;
-			break;
-		}
+		/* a socket we want nothing from would report POLLHUP
+		 * forever */
+		for (i = 0; i < 2; i++)
+			pfd[i].fd = pfd[i].events ? fd[i] : -1;
+		r = poll(pfd, 2, timeout);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
 			end = RELAY_RESET;
 			break;
 		}
+		if (r <= 0 && ms_left(deadline) == 0) {
+			end = RELAY_IDLE;
+			break;
+		}
 		for (i = 0; i < 2; i++) {
-			if (d[i].len == 0 && !d[i].eof &&
-			    pfd[d[i].from].revents & (POLLIN | POLLHUP | POLLERR)) {
-				if (dir_read(&d[i], fd) < 0)
+			if (d[i].len == 0 && !d[i].eof && (d[i].starved ||
+			    pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+				if (dir_pump(&d[i]) < 0)
 					goto reset;
-				/* most writes succeed at once: spare a poll */
-				if (d[i].len && dir_write(&d[i], fd) < 0)
-					goto reset;
-			} else if (d[i].len &&
-			    pfd[d[i].to].revents & (POLLOUT | POLLHUP | POLLERR)) {
-				if (dir_write(&d[i], fd) < 0)
+			} else if (d[i].len && pfd[1 - i].revents &
+			    (POLLOUT | POLLHUP | POLLERR)) {
+				if (dir_drain(&d[i]) < 0)
 					goto reset;
 			}
 		}
+		if (r > 0)
+			deadline = now_ms() + (d[0].done || d[1].done ?
+			    o->halfclose_ms : o->idle_ms);
 	}
 	goto out;
 reset:
 	end = RELAY_RESET;
 out:
+	for (i = 0; i < 2; i++)
+		dir_free(&d[i]);
 	st->up = d[0].bytes;
 	st->down = d[1].bytes;
 	return end;

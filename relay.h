@@ -3,13 +3,22 @@
 #ifndef RELAY_H
 #define RELAY_H
 
-#include <stddef.h>
-
-/* bytes per direction in flight at most; a read or write moves up to this */
-#ifndef RELAY_BUFSIZE
-#define RELAY_BUFSIZE (16 * 1024)
+/* Bytes in flight per direction: the size of a pipe, where the platform
+ * has splice(), of a heap buffer elsewhere or when no pipe can be had. */
+#ifndef RELAY_PIPESIZE
+#define RELAY_PIPESIZE (1024 * 1024)
 #endif
-#define RELAY_MEMSIZE (2 * RELAY_BUFSIZE)
+#ifndef RELAY_BUFSIZE
+#define RELAY_BUFSIZE (64 * 1024)
+#endif
+/* empty pipes kept for the next tunnel that has bytes to move */
+#ifndef RELAY_POOLSIZE
+#define RELAY_POOLSIZE 32
+#endif
+/* pipes enlarged to RELAY_PIPESIZE at most; the others keep the default */
+#ifndef RELAY_BIGPIPES
+#define RELAY_BIGPIPES 256
+#endif
 
 enum relay_end {
 	RELAY_CLOSED,		/* both sides ended their streams */
@@ -29,10 +38,9 @@ struct relay_stats {
 
 /* Copies between the non-blocking sockets cfd (client) and tfd (target)
  * until both directions have ended, a side fails, or a timeout runs out.
- * mem is the caller's RELAY_MEMSIZE bytes of buffer space; its first
- * prelen (at most RELAY_BUFSIZE) bytes are what the client sent ahead, to
- * go to the target first. Closes neither fd. */
-enum relay_end relay(int cfd, int tfd, char *mem, size_t prelen,
-    const struct relay_opts *o, struct relay_stats *st);
+ * Closes neither fd. SIGPIPE must be ignored: splice() has no
+ * MSG_NOSIGNAL. */
+enum relay_end relay(int cfd, int tfd, const struct relay_opts *o,
+    struct relay_stats *st);
 
 #endif /* RELAY_H */

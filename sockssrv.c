@@ -45,7 +45,6 @@
 /* the longest handshake: greeting, RFC 1929 request and SOCKS5 request,
  * all pipelined, and some early payload */
 #define HS_BUFSIZE 1536
-_Static_assert(HS_BUFSIZE <= RELAY_BUFSIZE, "early payload must fit the relay");
 
 /* how long an error reply may wait for the client to read it */
 #define REPLY_LINGER_MS 1000
@@ -457,7 +456,6 @@ serve(struct conn *c)
 	size_t used;
 	enum parse p;
 	enum relay_end end;
-	char *mem;
 	int tfd, rep;
 
 	while ((p = socks5_parse_greeting(c->buf, c->len, &g, &used)) ==
@@ -500,20 +498,11 @@ serve(struct conn *c)
 		conn_reply(c, REP_CMD_UNSUPPORTED, NULL);
 		return;
 	}
-	/* the relay's buffers, before the target learns of the client */
-	mem = malloc(RELAY_MEMSIZE);
-	if (!mem) {
-		log_line("client %s: connect %s: out of memory", c->name, dst);
-		conn_reply(c, REP_FAILURE, NULL);
-		return;
-	}
-	memcpy(mem, c->buf, c->len);
 	tfd = connect_target(&req, &rep);
 	if (tfd < 0) {
 		log_line("client %s: connect %s: %s", c->name, dst,
 		    rep_str(rep));
 		conn_reply(c, rep, NULL);
-		free(mem);
 		return;
 	}
 	len = sizeof bound;
@@ -523,8 +512,14 @@ serve(struct conn *c)
 	if (getpeername(tfd, &peer.sa, &len) < 0)
 		peer.sa.sa_family = AF_UNSPEC;
 	conn_reply(c, REP_SUCCESS, &bound);
-	end = relay(c->fd, tfd, mem, c->len, &ro, &st);
-	free(mem);
+	/* what the client sent after its request goes first */
+	if (send_all(tfd, c->buf, c->len, now_ms() + connect_ms) < 0) {
+		end = RELAY_RESET;
+		st.up = st.down = 0;
+	} else {
+		end = relay(c->fd, tfd, &ro, &st);
+		st.up += c->len;
+	}
 	log_line("client %s: connect %s via %s to %s: %s, %llu bytes up, "
 	    "%llu down", c->name, dst, sa_str(&bound, via), sa_str(&peer, to),
 	    relay_end_str(end), st.up, st.down);

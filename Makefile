@@ -5,7 +5,7 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-SRCS = sockssrv.c server.c socks5.c relay.c log.c sblist.c
+SRCS = sockssrv.c server.c socks5.c relay.c log.c sblist.c thread.c
 OBJS = $(SRCS:.c=.o)
 UNIT_TESTS = tests/unit/socks5_test
 
@@ -24,12 +24,13 @@ all: $(prog)
 $(prog): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-sockssrv.o: sockssrv.c log.h relay.h sblist.h server.h socks5.h
+sockssrv.o: sockssrv.c log.h relay.h sblist.h server.h socks5.h thread.h
 server.o: server.c server.h
 socks5.o: socks5.c socks5.h
 relay.o: relay.c relay.h
 log.o: log.c log.h
 sblist.o: sblist.c sblist.h
+thread.o: thread.c thread.h
 
 tests/unit/socks5_test: tests/unit/socks5_test.c socks5.c socks5.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks5_test.c socks5.c
@@ -51,8 +52,8 @@ tsan:
 
 static: $(prog)-static
 
-$(prog)-static: $(SRCS) *.h
-	$(MUSL_CC) -static -Os -s $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
+$(prog)-static: $(SRCS) *.h Makefile
+	$(MUSL_CC) -static -Os -s -fno-asynchronous-unwind-tables $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
 	@echo "$@: $$(wc -c < $@) bytes"
 
 check: $(prog)

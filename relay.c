@@ -93,6 +93,19 @@ pipe_get(struct pipe *p)
 	return 0;
 }
 
+void
+relay_idle(void)
+{
+	struct pipe p;
+
+	pthread_mutex_lock(&pool.lock);
+	while (pool.n > 0) {
+		p = pool.p[--pool.n];
+		pipe_close(&p);
+	}
+	pthread_mutex_unlock(&pool.lock);
+}
+
 /* p must be empty */
 static void
 pipe_put(struct pipe *p)
@@ -106,6 +119,11 @@ pipe_put(struct pipe *p)
 	}
 	pthread_mutex_unlock(&pool.lock);
 	pipe_close(p);
+}
+#else
+void
+relay_idle(void)
+{
 }
 #endif
 

@@ -43,4 +43,7 @@ struct relay_stats {
 enum relay_end relay(int cfd, int tfd, const struct relay_opts *o,
     struct relay_stats *st);
 
+/* closes the pipes kept for reuse: for when no tunnel is left */
+void relay_idle(void);
+
 #endif /* RELAY_H */

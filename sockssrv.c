@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -23,18 +25,9 @@
 #include "sblist.h"
 #include "server.h"
 #include "socks5.h"
+#include "thread.h"
 
 #define VERSION "1.1.0"
-
-/* Stack of a client thread. Its own frames need a few KiB; the rest is
- * for getaddrinfo(), which in glibc may load NSS modules that use more. */
-#ifndef THREAD_STACK_SIZE
-#if defined(__GLIBC__)
-#define THREAD_STACK_SIZE (64 * 1024)
-#else
-#define THREAD_STACK_SIZE (32 * 1024)
-#endif
-#endif
 
 /* pause after a failure for lack of fds, threads or memory, so that the
  * accept loop waits for resources instead of spinning on the error */
@@ -46,6 +39,11 @@
  * all pipelined, and some early payload */
 #define HS_BUFSIZE 1536
 
+/* stack that the relay's calls may use below the frame that calls it */
+#ifndef STACK_MARGIN
+#define STACK_MARGIN 768
+#endif
+
 /* how long an error reply may wait for the client to read it */
 #define REPLY_LINGER_MS 1000
 
@@ -54,11 +52,21 @@ struct client {
 	union sockaddr_union addr;
 };
 
+/* A client's session, what its log line tells. It stays on the client
+ * thread's stack for the tunnel's life: keep it small. */
+struct session {
+	int fd;
+	union sockaddr_union addr;
+	char dst[256 + 8];		/* the requested NAME:PORT */
+	union sockaddr_union bound;	/* our end of the tunnel's socket */
+	union sockaddr_union peer;	/* the target's end */
+};
+
 /* a client connection during the handshake */
 struct conn {
 	int fd;
-	union sockaddr_union addr;
-	char name[SA_STRLEN];		/* the client's ADDR:PORT, for logs */
+	const union sockaddr_union *addr;
+	char name[SA_STRLEN];		/* the client's ADDR:PORT */
 	long long deadline;		/* of the handshake */
 	size_t len;			/* bytes in buf */
 	unsigned char buf[HS_BUFSIZE];
@@ -301,7 +309,7 @@ choose_method(const struct conn *c, unsigned offers)
 {
 	if (!auth_required)
 		return offers & OFFER_NOAUTH ? METHOD_NOAUTH : METHOD_NONE;
-	if ((offers & OFFER_NOAUTH) && is_whitelisted(&c->addr))
+	if ((offers & OFFER_NOAUTH) && is_whitelisted(c->addr))
 		return METHOD_NOAUTH;
 	if (offers & OFFER_USERPASS)
 		return METHOD_USERPASS;
@@ -341,7 +349,7 @@ authenticate(struct conn *c)
 		    c->name, log_clean(user, sizeof user, a.user));
 		conn_linger(c);
 	} else if (auth_once) {
-		whitelist_add(&c->addr);
+		whitelist_add(c->addr);
 	}
 	wipe(&a, sizeof a);
 	return ok ? 0 : -1;
@@ -441,108 +449,135 @@ relay_end_str(enum relay_end e)
 	}
 }
 
-/* the SOCKS5 session of one client, from greeting to the relay's end */
-static void
-serve(struct conn *c)
+/* The handshake, from the greeting to the reply to the request. Returns
+ * the connected target's fd, with s->dst, s->bound and s->peer set; or -1,
+ * when the client was sent its error, if any. */
+static int
+handshake(struct session *s)
 {
+	struct conn c;
 	struct socks5_greeting g;
 	struct socks5_request req;
-	struct relay_opts ro = { idle_ms, halfclose_ms };
-	struct relay_stats st;
-	union sockaddr_union bound, peer;
 	unsigned char out[2];
-	char dst[300], via[SA_STRLEN], to[SA_STRLEN];
 	socklen_t len;
 	size_t used;
 	enum parse p;
-	enum relay_end end;
-	int tfd, rep;
+	int tfd = -1, rep;
 
-	while ((p = socks5_parse_greeting(c->buf, c->len, &g, &used)) ==
+	c.fd = s->fd;
+	c.addr = &s->addr;
+	sa_str(&s->addr, c.name);
+	c.deadline = now_ms() + handshake_ms;
+	c.len = 0;
+	while ((p = socks5_parse_greeting(c.buf, c.len, &g, &used)) ==
 	    PARSE_NEED_MORE)
-		if (conn_fill(c) < 0)
-			return;
+		if (conn_fill(&c) < 0)
+			goto out;
 	if (p == PARSE_ERROR) {
-		log_line("client %s: not a SOCKS5 client", c->name);
-		return;
+		log_line("client %s: not a SOCKS5 client", c.name);
+		goto out;
 	}
-	conn_consume(c, used);
+	conn_consume(&c, used);
 	out[0] = 5;
-	out[1] = (unsigned char)choose_method(c, g.offers);
-	if (conn_send(c, out, sizeof out) < 0)
-		return;
+	out[1] = (unsigned char)choose_method(&c, g.offers);
+	if (conn_send(&c, out, sizeof out) < 0)
+		goto out;
 	if (out[1] == METHOD_NONE) {
 		log_line("client %s: no acceptable authentication method",
-		    c->name);
-		conn_linger(c);
-		return;
+		    c.name);
+		conn_linger(&c);
+		goto out;
 	}
-	if (out[1] == METHOD_USERPASS && authenticate(c) < 0)
-		return;
+	if (out[1] == METHOD_USERPASS && authenticate(&c) < 0)
+		goto out;
 
-	while ((p = socks5_parse_request(c->buf, c->len, &req, &used)) ==
+	while ((p = socks5_parse_request(c.buf, c.len, &req, &used)) ==
 	    PARSE_NEED_MORE)
-		if (conn_fill(c) < 0)
-			return;
+		if (conn_fill(&c) < 0)
+			goto out;
 	if (p == PARSE_ERROR) {
-		log_line("client %s: bad request: %s", c->name,
+		log_line("client %s: bad request: %s", c.name,
 		    rep_str(req.rep));
-		conn_reply(c, req.rep, NULL);
-		return;
+		conn_reply(&c, req.rep, NULL);
+		goto out;
 	}
-	conn_consume(c, used);
-	dst_str(&req, dst, sizeof dst);
+	conn_consume(&c, used);
+	dst_str(&req, s->dst, sizeof s->dst);
 	if (req.cmd != CMD_CONNECT) {
-		log_line("client %s: command %u to %s: %s", c->name, req.cmd,
-		    dst, rep_str(REP_CMD_UNSUPPORTED));
-		conn_reply(c, REP_CMD_UNSUPPORTED, NULL);
-		return;
+		log_line("client %s: command %u to %s: %s", c.name, req.cmd,
+		    s->dst, rep_str(REP_CMD_UNSUPPORTED));
+		conn_reply(&c, REP_CMD_UNSUPPORTED, NULL);
+		goto out;
 	}
 	tfd = connect_target(&req, &rep);
 	if (tfd < 0) {
-		log_line("client %s: connect %s: %s", c->name, dst,
+		log_line("client %s: connect %s: %s", c.name, s->dst,
 		    rep_str(rep));
-		conn_reply(c, rep, NULL);
-		return;
+		conn_reply(&c, rep, NULL);
+		goto out;
 	}
-	len = sizeof bound;
-	if (getsockname(tfd, &bound.sa, &len) < 0)
-		bound.sa.sa_family = AF_UNSPEC;
-	len = sizeof peer;
-	if (getpeername(tfd, &peer.sa, &len) < 0)
-		peer.sa.sa_family = AF_UNSPEC;
-	conn_reply(c, REP_SUCCESS, &bound);
+	len = sizeof s->bound;
+	if (getsockname(tfd, &s->bound.sa, &len) < 0)
+		s->bound.sa.sa_family = AF_UNSPEC;
+	len = sizeof s->peer;
+	if (getpeername(tfd, &s->peer.sa, &len) < 0)
+		s->peer.sa.sa_family = AF_UNSPEC;
+	conn_reply(&c, REP_SUCCESS, &s->bound);
 	/* what the client sent after its request goes first */
-	if (send_all(tfd, c->buf, c->len, now_ms() + connect_ms) < 0) {
-		end = RELAY_RESET;
-		st.up = st.down = 0;
-	} else {
-		end = relay(c->fd, tfd, &ro, &st);
-		st.up += c->len;
+	if (send_all(tfd, c.buf, c.len, now_ms() + connect_ms) < 0) {
+		log_line("client %s: connect %s: reset", c.name, s->dst);
+		close(tfd);
+		tfd = -1;
 	}
-	log_line("client %s: connect %s via %s to %s: %s, %llu bytes up, "
-	    "%llu down", c->name, dst, sa_str(&bound, via), sa_str(&peer, to),
-	    relay_end_str(end), st.up, st.down);
-	close(tfd);
+out:
+	wipe(c.buf, sizeof c.buf);
+	return tfd;
 }
 
-static void *
+/* not inlined: its buffers need not be on the stack during the relay */
+static void __attribute__((noinline))
+log_session(const struct session *s, enum relay_end end,
+    const struct relay_stats *st)
+{
+	char name[SA_STRLEN], via[SA_STRLEN], to[SA_STRLEN];
+
+	log_line("client %s: connect %s via %s to %s: %s, %llu bytes up, "
+	    "%llu down", sa_str(&s->addr, name), s->dst,
+	    sa_str(&s->bound, via), sa_str(&s->peer, to), relay_end_str(end),
+	    st->up, st->down);
+}
+
+/* one client's session, from the greeting to the relay's end */
+static void
+serve(struct session *s)
+{
+	struct relay_opts ro = { idle_ms, halfclose_ms };
+	struct relay_stats st;
+	enum relay_end end;
+	int tfd;
+
+	tfd = handshake(s);
+	if (tfd < 0)
+		return;
+	/* the relay's thread may idle for hours: only its frames stay */
+	thread_trim_stack(STACK_MARGIN);
+	end = relay(s->fd, tfd, &ro, &st);
+	close(tfd);
+	log_session(s, end, &st);
+}
+
+static void
 client_thread(void *arg)
 {
 	struct client *cl = arg;
-	struct conn c;
+	struct session s;
 
-	c.fd = cl->fd;
-	c.addr = cl->addr;
-	c.len = 0;
-	free(cl);
-	c.deadline = now_ms() + handshake_ms;
-	sa_str(&c.addr, c.name);
-	serve(&c);
-	wipe(c.buf, sizeof c.buf);
-	close(c.fd);
-	return NULL;
+	s.fd = cl->fd;
+	s.addr = cl->addr;
+	serve(&s);
+	close(s.fd);
 }
+
 
 /* Logs the first of a run of resource failures and pauses, so that the
  * accept loop neither spins nor floods the log while resources are short. */
@@ -560,22 +595,16 @@ short_of(int *shortage, const char *what)
 static void
 accept_loop(int lfd)
 {
-	pthread_attr_t attr;
-	pthread_t pt;
-	union sockaddr_union addr;
-	struct client *cl;
+	struct client cl;
 	socklen_t len;
-	int fd, one = 1, shortage = 0;
+	int fd, err, one = 1, shortage = 0;
 	/* a spare fd, given up to refuse a client when there is none left */
 	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE > PTHREAD_STACK_MIN ?
-	    THREAD_STACK_SIZE : PTHREAD_STACK_MIN);
 	for (;;) {
-		len = sizeof addr;
-		fd = accept4(lfd, &addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		len = sizeof cl.addr;
+		fd = accept4(lfd, &cl.addr.sa, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			switch (errno) {
 			case EINTR:
@@ -605,19 +634,13 @@ accept_loop(int lfd)
 			}
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		cl = malloc(sizeof *cl);
-		if (!cl) {
+		cl.fd = fd;
+		sa_unmap(&cl.addr);
+		if (thread_start(client_thread, &cl, sizeof cl) < 0) {
+			err = errno;
 			close(fd);
-			short_of(&shortage, "memory");
-			continue;
-		}
-		cl->fd = fd;
-		cl->addr = addr;
-		sa_unmap(&cl->addr);
-		if (pthread_create(&pt, &attr, client_thread, cl) != 0) {
-			close(fd);
-			free(cl);
-			short_of(&shortage, "threads");
+			short_of(&shortage, err == ENOMEM ? "memory" :
+			    "threads");
 			continue;
 		}
 		if (shortage) {
@@ -625,6 +648,16 @@ accept_loop(int lfd)
 			shortage = 0;
 		}
 	}
+}
+
+/* no client left: give back what the busy times left over */
+static void
+on_idle(void)
+{
+	relay_idle();
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 /* a number in [min, max] from option opt's argument, or exit */
@@ -868,6 +901,10 @@ main(int argc, char **argv)
 	/* a client gone while we write is an error return, not a signal */
 	signal(SIGPIPE, SIG_IGN);
 	lfd = listen_on(listenip, (unsigned short)port);
+	if (thread_init(on_idle) < 0) {
+		perror("microsocks: thread");
+		return 1;
+	}
 	accept_loop(lfd);
 	return 0;
 }

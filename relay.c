@@ -242,7 +242,7 @@ relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 	enum relay_end end = RELAY_CLOSED;
 	long long deadline;
 	int fd[2] = { cfd, tfd };
-	int i, r, timeout;
+	int i, r, timeout, quiet = o->on_quiet != NULL;
 
 	memset(d, 0, sizeof d);
 	for (i = 0; i < 2; i++) {
@@ -279,7 +279,13 @@ relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 		 * forever */
 		for (i = 0; i < 2; i++)
 			pfd[i].fd = pfd[i].events ? fd[i] : -1;
+		if (quiet && timeout > o->quiet_ms)
+			timeout = o->quiet_ms;
 		r = poll(pfd, 2, timeout);
+		if (r == 0 && quiet) {
+			quiet = 0;
+			o->on_quiet();
+		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {

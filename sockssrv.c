@@ -29,6 +29,13 @@
 
 #define VERSION "1.1.0"
 
+/* keeps a function's frame off its caller's, which may live for long */
+#ifdef __GNUC__
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* pause after a failure for lack of fds, threads or memory, so that the
  * accept loop waits for resources instead of spinning on the error */
 #ifndef FAILURE_TIMEOUT_MS
@@ -39,9 +46,12 @@
  * all pipelined, and some early payload */
 #define HS_BUFSIZE 1536
 
-/* stack that the relay's calls may use below the frame that calls it */
+/* a tunnel quiet for this long is taken to be idle: see trim_stack() */
+#define QUIET_MS 250
+
+/* stack that the relay's calls may use below the frame that trims it */
 #ifndef STACK_MARGIN
-#define STACK_MARGIN 768
+#define STACK_MARGIN 512
 #endif
 
 /* how long an error reply may wait for the client to read it */
@@ -451,8 +461,9 @@ relay_end_str(enum relay_end e)
 
 /* The handshake, from the greeting to the reply to the request. Returns
  * the connected target's fd, with s->dst, s->bound and s->peer set; or -1,
- * when the client was sent its error, if any. */
-static int
+ * when the client was sent its error, if any. Not inlined: its buffers
+ * need not be on the stack during the relay. */
+static NOINLINE int
 handshake(struct session *s)
 {
 	struct conn c;
@@ -534,8 +545,17 @@ out:
 	return tfd;
 }
 
+/* A quiet tunnel may stay so for hours: give back the stack pages that
+ * the handshake's deep calls touched. Not done for every tunnel, as each
+ * page given back costs a fault when touched again. */
+static void
+trim_stack(void)
+{
+	thread_trim_stack(STACK_MARGIN);
+}
+
 /* not inlined: its buffers need not be on the stack during the relay */
-static void __attribute__((noinline))
+static NOINLINE void
 log_session(const struct session *s, enum relay_end end,
     const struct relay_stats *st)
 {
@@ -551,7 +571,7 @@ log_session(const struct session *s, enum relay_end end,
 static void
 serve(struct session *s)
 {
-	struct relay_opts ro = { idle_ms, halfclose_ms };
+	struct relay_opts ro = { idle_ms, halfclose_ms, QUIET_MS, trim_stack };
 	struct relay_stats st;
 	enum relay_end end;
 	int tfd;
@@ -559,8 +579,6 @@ serve(struct session *s)
 	tfd = handshake(s);
 	if (tfd < 0)
 		return;
-	/* the relay's thread may idle for hours: only its frames stay */
-	thread_trim_stack(STACK_MARGIN);
 	end = relay(s->fd, tfd, &ro, &st);
 	close(tfd);
 	log_session(s, end, &st);

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* Client threads on small stacks of their own, joined by a reaper thread
- * as soon as they end, and their stacks unmapped.
+/* Client threads on small stacks of their own, kept for the next client
+ * when they are done, and joined by a reaper thread when they end.
  *
- * The stacks are ours, not the libc's, for two reasons: an idle thread's
- * stack is its main cost, and knowing the stack's bounds lets a thread
- * give back the pages that a deep call touched (thread_trim_stack); and
- * glibc keeps up to 40 MiB of the stacks of ended threads, with pages
- * still resident, where an unmapped stack gives its memory back. */
+ * A thread serves one client at a time, from its first byte to its close.
+ * Done with it, the thread waits, parked, for the next client: handing a
+ * client to a parked thread costs a wake-up, where a new thread costs a
+ * clone(), its TLS and stack set up, and page faults. Parked threads are
+ * bounded in number and end when the server has been idle a while.
+ *
+ * The stacks are ours, not the libc's: an idle thread's stack is its main
+ * cost, and knowing the stack's bounds lets a thread give back the pages
+ * that a deep call touched (thread_trim_stack); and glibc keeps up to
+ * 40 MiB of the stacks of ended threads, where an unmapped stack gives its
+ * memory back. */
 #include <sys/mman.h>
 #include <errno.h>
 #include <limits.h>
@@ -33,12 +39,23 @@
 #endif
 #endif
 
+/* threads that wait, parked, for a client at most */
+#ifndef THREAD_SPARES
+#define THREAD_SPARES 64
+#endif
+
+/* how long all is quiet before the parked threads end and the idle
+ * callback runs */
+#define IDLE_DELAY_MS 2000
+
 struct thread {
 	pthread_t pt;
-	void (*fn)(void *);
+	pthread_cond_t wake;	/* a parked thread waits on it */
+	void (*fn)(void *);	/* the work handed over; NULL: end */
+	int waiting;		/* parked, under lock */
 	char *map;		/* the stack's mapping, guard page first */
 	size_t mapsize;
-	struct thread *next;	/* on the list of ended threads */
+	struct thread *next;	/* on the parked or the ended list */
 	union {
 		unsigned char bytes[THREAD_ARGSIZE];
 		long double align;
@@ -46,14 +63,15 @@ struct thread {
 	} arg;
 };
 
-/* how long all is quiet before the idle callback runs */
-#define IDLE_DELAY_MS 2000
-
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond;
-static struct thread *ended;	/* under lock, like the two below */
-static int live;		/* threads started and not yet joined */
-static int idled;		/* the idle callback ran since the last start */
+static pthread_cond_t reaper_wake;
+/* under lock: */
+static struct thread *parked;	/* waiting for a client */
+static int nparked;
+static struct thread *ended;	/* to be joined */
+static int busy;		/* threads serving a client */
+static int idled;		/* all was quiet since the last client */
+
 static void (*idle_fn)(void);
 static size_t pagesize;
 
@@ -63,19 +81,95 @@ static _Thread_local uintptr_t stack_lo;
 static void
 thread_free(struct thread *t)
 {
+	pthread_cond_destroy(&t->wake);
 	munmap(t->map, t->mapsize);
 	free(t);
 }
 
-/* waits, with lock held, until threads ended or all was quiet a while;
- * returns 1 for the latter */
+/* a thread struct with its stack, or NULL with errno set */
+static struct thread *
+thread_new(void)
+{
+	struct thread *t;
+	size_t size = THREAD_STACK_SIZE;
+
+	if (size < (size_t)PTHREAD_STACK_MIN)
+		size = (size_t)PTHREAD_STACK_MIN;
+	size = (size + pagesize - 1) & ~(pagesize - 1);
+	t = malloc(sizeof *t);
+	if (!t)
+		return NULL;
+	if (pthread_cond_init(&t->wake, NULL) != 0) {
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->mapsize = size + pagesize;
+	t->map = mmap(NULL, t->mapsize, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (t->map == MAP_FAILED) {
+		pthread_cond_destroy(&t->wake);
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* a guard page below the stack: an overflow faults, corrupts not */
+	if (mprotect(t->map, pagesize, PROT_NONE) < 0) {
+		thread_free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return t;
+}
+
+/* With lock held: parks t until it is handed a client (returns 1) or
+ * told to end (returns 0). */
+static int
+park(struct thread *t)
+{
+	if (nparked >= THREAD_SPARES || idled)
+		return 0;
+	t->fn = NULL;
+	t->next = parked;
+	parked = t;
+	nparked++;
+	/* thread_start() and unpark_all() take t off the list */
+	t->waiting = 1;
+	while (t->waiting)
+		pthread_cond_wait(&t->wake, &lock);
+	return t->fn != NULL;
+}
+
+static void *
+start(void *arg)
+{
+	struct thread *t = arg;
+
+	stack_lo = (uintptr_t)t->map + pagesize;
+	for (;;) {
+		t->fn(&t->arg);
+		pthread_mutex_lock(&lock);
+		busy--;
+		if (!park(t))
+			break;
+		pthread_mutex_unlock(&lock);
+	}
+	t->next = ended;
+	ended = t;
+	pthread_cond_signal(&reaper_wake);
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+/* With lock held: waits until threads ended, or all was quiet a while
+ * (returns 1 then). */
 static int
 reaper_wait(void)
 {
 	struct timespec ts;
 
-	if (live > 0 || idled) {
-		pthread_cond_wait(&cond, &lock);
+	if (busy > 0 || idled) {
+		pthread_cond_wait(&reaper_wake, &lock);
 		return 0;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -85,22 +179,39 @@ reaper_wait(void)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	return pthread_cond_timedwait(&cond, &lock, &ts) == ETIMEDOUT &&
-	    !ended && live == 0;
+	return pthread_cond_timedwait(&reaper_wake, &lock, &ts) ==
+	    ETIMEDOUT && !ended && busy == 0;
+}
+
+/* With lock held: ends the parked threads. */
+static void
+unpark_all(void)
+{
+	struct thread *t, *next;
+
+	for (t = parked; t; t = next) {
+		next = t->next;
+		t->fn = NULL;
+		t->waiting = 0;
+		pthread_cond_signal(&t->wake);
+	}
+	parked = NULL;
+	nparked = 0;
 }
 
 static void *
 reaper(void *unused)
 {
 	struct thread *t, *next;
-	int n;
 
 	(void)unused;
 	pthread_mutex_lock(&lock);
 	for (;;) {
 		if (!ended) {
 			if (reaper_wait()) {
+				/* all quiet: give everything back */
 				idled = 1;
+				unpark_all();
 				pthread_mutex_unlock(&lock);
 				idle_fn();
 				pthread_mutex_lock(&lock);
@@ -110,14 +221,13 @@ reaper(void *unused)
 		t = ended;
 		ended = NULL;
 		pthread_mutex_unlock(&lock);
-		for (n = 0; t; t = next, n++) {
+		for (; t; t = next) {
 			next = t->next;
 			/* returns once the thread is off its stack */
 			pthread_join(t->pt, NULL);
 			thread_free(t);
 		}
 		pthread_mutex_lock(&lock);
-		live -= n;
 	}
 	return NULL;
 }
@@ -133,7 +243,7 @@ thread_init(void (*idle)(void))
 	idle_fn = idle;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	err = pthread_cond_init(&cond, &ca);
+	err = pthread_cond_init(&reaper_wake, &ca);
 	pthread_condattr_destroy(&ca);
 	if (!err)
 		err = pthread_create(&pt, NULL, reaper, NULL);
@@ -144,66 +254,49 @@ thread_init(void (*idle)(void))
 	return 0;
 }
 
-static void *
-start(void *arg)
-{
-	struct thread *t = arg;
-
-	stack_lo = (uintptr_t)t->map + pagesize;
-	t->fn(&t->arg);
-	pthread_mutex_lock(&lock);
-	t->next = ended;
-	ended = t;
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
-	return NULL;
-}
-
 int
 thread_start(void (*fn)(void *), const void *arg, size_t len)
 {
 	pthread_attr_t attr;
 	struct thread *t;
-	size_t size = THREAD_STACK_SIZE;
 	int err;
 
-	if (size < (size_t)PTHREAD_STACK_MIN)
-		size = (size_t)PTHREAD_STACK_MIN;
-	size = (size + pagesize - 1) & ~(pagesize - 1);
-	t = malloc(sizeof *t);
-	if (!t)
-		return -1;
-	t->fn = fn;
-	memcpy(&t->arg, arg, len);
-	t->mapsize = size + pagesize;
-	t->map = mmap(NULL, t->mapsize, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (t->map == MAP_FAILED) {
-		free(t);
-		return -1;
-	}
-	/* a guard page below the stack: an overflow faults, corrupts not */
-	if (mprotect(t->map, pagesize, PROT_NONE) < 0)
-		goto fail;
-	pthread_attr_init(&attr);
-	err = pthread_attr_setstack(&attr, t->map + pagesize, size);
 	pthread_mutex_lock(&lock);
-	if (!err)
-		err = pthread_create(&t->pt, &attr, start, t);
-	if (!err) {
-		live++;
-		idled = 0;
+	busy++;
+	idled = 0;
+	t = parked;
+	if (t) {
+		parked = t->next;
+		nparked--;
+		memcpy(&t->arg, arg, len);
+		t->fn = fn;
+		t->waiting = 0;
+		pthread_cond_signal(&t->wake);
+		pthread_mutex_unlock(&lock);
+		return 0;
 	}
 	pthread_mutex_unlock(&lock);
-	pthread_attr_destroy(&attr);
-	if (err) {
-		errno = err;
+
+	t = thread_new();
+	if (!t) {
+		err = errno;
 		goto fail;
 	}
-	return 0;
-fail:
-	err = errno;
+	t->fn = fn;
+	memcpy(&t->arg, arg, len);
+	pthread_attr_init(&attr);
+	err = pthread_attr_setstack(&attr, t->map + pagesize,
+	    t->mapsize - pagesize);
+	if (!err)
+		err = pthread_create(&t->pt, &attr, start, t);
+	pthread_attr_destroy(&attr);
+	if (!err)
+		return 0;
 	thread_free(t);
+fail:
+	pthread_mutex_lock(&lock);
+	busy--;
+	pthread_mutex_unlock(&lock);
 	errno = err;
 	return -1;
 }

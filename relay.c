@@ -30,6 +30,10 @@
 /* bytes one direction moves per round before it lets the other one go */
 #define ROUND_BYTES (4 * RELAY_PIPESIZE)
 
+/* A read shorter than this most likely emptied the socket: better wait
+ * for more than try another read that fails. */
+#define SHORT_READ (16 * 1024)
+
 struct pipe {
 	int rd, wr;
 	int big;		/* enlarged to RELAY_PIPESIZE */
@@ -215,7 +219,8 @@ dir_pump(struct dir *d)
 		n = dir_fill(d);
 		if (n < 0 || (n > 0 && dir_drain(d) < 0))
 			return -1;
-	} while (n > 0 && d->len == 0 && d->bytes - start < ROUND_BYTES);
+	} while (n >= SHORT_READ && d->len == 0 &&
+	    d->bytes - start < ROUND_BYTES);
 	return 0;
 }
 
@@ -257,7 +262,10 @@ relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 		timeout = ms_left(deadline);
 		for (i = 0; i < 2; i++) {
 			if (!d[i].done && d[i].eof && d[i].len == 0) {
-				shutdown(d[i].to, SHUT_WR);
+				/* the last to end needs no shutdown: the
+				 * close() that follows says as much */
+				if (!d[1 - i].done)
+					shutdown(d[i].to, SHUT_WR);
 				d[i].done = 1;
 				/* from now on the other direction may idle
 				 * only for the half-close timeout */

@@ -83,6 +83,9 @@ server_listen(const struct addrinfo *ai)
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	/* accepted sockets inherit TCP_NODELAY: the relay copies what each
+	 * end wrote, let the ends do the batching */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	/* restart at once on the port that TIME_WAIT tunnels still hold */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||

@@ -369,10 +369,11 @@ out:
 }
 
 /* Connects to the request's destination: every address that its name
- * resolves to in turn, those of -b's family first. Returns the fd, or -1
- * with the reply code in *rep. */
+ * resolves to in turn, those of -b's family first. Returns the fd, with
+ * the address connected to in *peer; or -1 with the reply code in *rep. */
 static int
-connect_target(const struct socks5_request *req, int *rep)
+connect_target(const struct socks5_request *req, union sockaddr_union *peer,
+    int *rep)
 {
 	struct addrinfo *res, *ai;
 	union sockaddr_union dst;
@@ -393,6 +394,7 @@ connect_target(const struct socks5_request *req, int *rep)
 		fd = server_connect(&dst, from, connect_ms);
 		if (fd < 0)
 			*rep = errno_to_rep(errno);
+		*peer = dst;
 		return fd;
 	}
 	/* RFC 1928 has no code for a name that does not resolve */
@@ -419,6 +421,7 @@ connect_target(const struct socks5_request *req, int *rep)
 		}
 	}
 	freeaddrinfo(res);
+	*peer = dst;
 	return fd;
 }
 
@@ -520,7 +523,7 @@ handshake(struct session *s)
 		conn_reply(&c, REP_CMD_UNSUPPORTED, NULL);
 		goto out;
 	}
-	tfd = connect_target(&req, &rep);
+	tfd = connect_target(&req, &s->peer, &rep);
 	if (tfd < 0) {
 		log_line("client %s: connect %s: %s", c.name, s->dst,
 		    rep_str(rep));
@@ -530,9 +533,6 @@ handshake(struct session *s)
 	len = sizeof s->bound;
 	if (getsockname(tfd, &s->bound.sa, &len) < 0)
 		s->bound.sa.sa_family = AF_UNSPEC;
-	len = sizeof s->peer;
-	if (getpeername(tfd, &s->peer.sa, &len) < 0)
-		s->peer.sa.sa_family = AF_UNSPEC;
 	conn_reply(&c, REP_SUCCESS, &s->bound);
 	/* what the client sent after its request goes first */
 	if (send_all(tfd, c.buf, c.len, now_ms() + connect_ms) < 0) {
@@ -615,7 +615,7 @@ accept_loop(int lfd)
 {
 	struct client cl;
 	socklen_t len;
-	int fd, err, one = 1, shortage = 0;
+	int fd, err, shortage = 0;
 	/* a spare fd, given up to refuse a client when there is none left */
 	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -651,7 +651,6 @@ accept_loop(int lfd)
 				continue;
 			}
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		cl.fd = fd;
 		sa_unmap(&cl.addr);
 		if (thread_start(client_thread, &cl, sizeof cl) < 0) {

@@ -137,14 +137,14 @@ server_connect(const union sockaddr_union *dst,
 		errno = ETIMEDOUT;
 		goto fail;
 	}
+	/* a connect that failed says so with POLLERR or POLLHUP */
+	if (!(pfd.revents & (POLLERR | POLLHUP)))
+		return fd;
 	len = sizeof err;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		goto fail;
-	if (err) {
-		errno = err;
-		goto fail;
-	}
-	return fd;
+	errno = err ? err : ECONNREFUSED;
+	goto fail;
 fail:
 	err = errno;
 	close(fd);

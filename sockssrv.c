@@ -78,6 +78,7 @@ struct conn {
 	const union sockaddr_union *addr;
 	char name[SA_STRLEN];		/* the client's ADDR:PORT */
 	long long deadline;		/* of the handshake */
+	int sent;			/* we spoke last */
 	size_t len;			/* bytes in buf */
 	unsigned char buf[HS_BUFSIZE];
 };
@@ -243,18 +244,25 @@ conn_fill(struct conn *c)
 	ssize_t n;
 	int r;
 
-	for (;;) {
+	/* a client answers what we sent after a round trip at the least:
+	 * wait before reading then, rather than try a read that fails */
+	for (r = c->sent ? 0 : 1;; r = 1) {
 		if (c->len == sizeof c->buf)
 			return -1;
-		n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-		if (n > 0) {
-			c->len += (size_t)n;
-			return 0;
+		if (r > 0) {
+			n = recv(c->fd, c->buf + c->len,
+			    sizeof c->buf - c->len, 0);
+			if (n > 0) {
+				c->len += (size_t)n;
+				c->sent = 0;
+				return 0;
+			}
+			if (n == 0)
+				return -1;
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				return -1;
 		}
-		if (n == 0)
-			return -1;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
 		r = poll(&pfd, 1, ms_left(c->deadline));
@@ -279,6 +287,7 @@ conn_consume(struct conn *c, size_t used)
 static int
 conn_send(struct conn *c, const void *buf, size_t n)
 {
+	c->sent = 1;
 	return send_all(c->fd, buf, n, now_ms() + REPLY_LINGER_MS);
 }
 
@@ -482,6 +491,7 @@ handshake(struct session *s)
 	c.addr = &s->addr;
 	sa_str(&s->addr, c.name);
 	c.deadline = now_ms() + handshake_ms;
+	c.sent = 0;
 	c.len = 0;
 	while ((p = socks5_parse_greeting(c.buf, c.len, &g, &used)) ==
 	    PARSE_NEED_MORE)

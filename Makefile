@@ -77,5 +77,6 @@ clean:
 # bench/README; options through BENCH_ARGS="..."
 bench: $(prog)
 	$(MAKE) -C bench run
+	/usr/bin/python3 bench/plot.py
 
 .PHONY: bench

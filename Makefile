@@ -5,9 +5,9 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-SRCS = sockssrv.c server.c socks5.c relay.c log.c sblist.c thread.c
+SRCS = sockssrv.c server.c socks4.c socks5.c relay.c log.c sblist.c thread.c
 OBJS = $(SRCS:.c=.o)
-UNIT_TESTS = tests/unit/socks5_test
+UNIT_TESTS = tests/unit/socks4_test tests/unit/socks5_test
 
 CFLAGS ?= -O2
 override CFLAGS += -Wall -Wextra -std=c11
@@ -24,15 +24,19 @@ all: $(prog)
 $(prog): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-sockssrv.o: sockssrv.c log.h relay.h sblist.h server.h socks5.h thread.h
+sockssrv.o: sockssrv.c log.h relay.h sblist.h server.h socks4.h socks5.h thread.h
 server.o: server.c server.h
+socks4.o: socks4.c socks4.h socks5.h
 socks5.o: socks5.c socks5.h
 relay.o: relay.c relay.h
 log.o: log.c log.h
 sblist.o: sblist.c sblist.h
 thread.o: thread.c thread.h
 
-tests/unit/socks5_test: tests/unit/socks5_test.c socks5.c socks5.h
+tests/unit/socks4_test: tests/unit/socks4_test.c tests/unit/unit.h socks4.c socks4.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks4_test.c socks4.c
+
+tests/unit/socks5_test: tests/unit/socks5_test.c tests/unit/unit.h socks5.c socks5.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks5_test.c socks5.c
 
 test: $(prog) $(UNIT_TESTS)

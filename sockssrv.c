@@ -24,6 +24,7 @@
 #include "relay.h"
 #include "sblist.h"
 #include "server.h"
+#include "socks4.h"
 #include "socks5.h"
 #include "thread.h"
 
@@ -67,6 +68,7 @@ struct client {
 struct session {
 	int fd;
 	union sockaddr_union addr;
+	const char *cmd;		/* "connect" or "bind" */
 	char dst[256 + 8];		/* the requested NAME:PORT */
 	union sockaddr_union bound;	/* our end of the tunnel's socket */
 	union sockaddr_union peer;	/* the target's end */
@@ -78,6 +80,7 @@ struct conn {
 	const union sockaddr_union *addr;
 	char name[SA_STRLEN];		/* the client's ADDR:PORT */
 	long long deadline;		/* of the handshake */
+	int version;			/* 4 or 5: SOCKS4(a) or SOCKS5 */
 	int sent;			/* we spoke last */
 	size_t len;			/* bytes in buf */
 	unsigned char buf[HS_BUFSIZE];
@@ -95,6 +98,7 @@ static int idle_ms = 15 * 60 * 1000;
 static int handshake_ms = 10 * 1000;
 static int connect_ms = 10 * 1000;
 static int halfclose_ms = 60 * 1000;
+static int bind_ms = 60 * 1000;
 
 /* clients that may skip authentication: -w, and -1 adds to it */
 static sblist *auth_ips;
@@ -104,7 +108,8 @@ static const char usage_text[] =
 "usage: microsocks [-1] [-q] [-i listenip] [-p port] [-u user -P password]\n"
 "                  [-b bindaddr] [-w ip[,ip...]] [--idle-timeout secs]\n"
 "                  [--handshake-timeout secs] [--connect-timeout secs]\n"
-"                  [--halfclose-timeout secs] [-V] [-h]\n"
+"                  [--halfclose-timeout secs] [--bind-timeout secs]\n"
+"                  [-V] [-h]\n"
 "  -1  authenticate once: a client IP that passed user/password once\n"
 "      may use the proxy without authentication afterwards\n"
 "  -q  quiet: log nothing\n"
@@ -118,7 +123,8 @@ static const char usage_text[] =
 "                      SOCKS handshake in this time (default 10)\n"
 "  --connect-timeout   give up on a target address after this (default 10)\n"
 "  --halfclose-timeout after one side finished sending, close a tunnel\n"
-"                      idle this long (default 60)\n";
+"                      idle this long (default 60)\n"
+"  --bind-timeout      wait this long for the peer of a BIND (default 60)\n";
 
 static void
 usage_error(const char *opt, const char *fmt, ...)
@@ -316,9 +322,14 @@ static void
 conn_reply(struct conn *c, int rep, const union sockaddr_union *bound)
 {
 	unsigned char out[SOCKS5_REPLY_MAX];
+	const struct sockaddr *sa = bound ? &bound->sa : NULL;
 	size_t n;
 
-	n = socks5_reply(out, rep, bound ? &bound->sa : NULL);
+	if (c->version == 4)
+		n = socks4_reply(out, rep == REP_SUCCESS ? SOCKS4_GRANTED :
+		    SOCKS4_REJECTED, sa);
+	else
+		n = socks5_reply(out, rep, sa);
 	if (conn_send(c, out, n) == 0 && rep != REP_SUCCESS)
 		conn_linger(c);
 }
@@ -377,6 +388,22 @@ out:
 	return -1;
 }
 
+/* the request's IPv4 or IPv6 destination as a socket address */
+static void
+req_addr(const struct socks5_request *req, union sockaddr_union *u)
+{
+	memset(u, 0, sizeof *u);
+	if (req->atyp == ATYP_IPV4) {
+		u->v4.sin_family = AF_INET;
+		u->v4.sin_port = htons(req->port);
+		memcpy(&u->v4.sin_addr, req->addr, 4);
+	} else {
+		u->v6.sin6_family = AF_INET6;
+		u->v6.sin6_port = htons(req->port);
+		memcpy(&u->v6.sin6_addr, req->addr, 16);
+	}
+}
+
 /* Connects to the request's destination: every address that its name
  * resolves to in turn, those of -b's family first. Returns the fd, with
  * the address connected to in *peer; or -1 with the reply code in *rep. */
@@ -390,16 +417,7 @@ connect_target(const struct socks5_request *req, union sockaddr_union *peer,
 	int fd = -1, pass, first;
 
 	if (req->atyp != ATYP_DOMAIN) {
-		memset(&dst, 0, sizeof dst);
-		if (req->atyp == ATYP_IPV4) {
-			dst.v4.sin_family = AF_INET;
-			dst.v4.sin_port = htons(req->port);
-			memcpy(&dst.v4.sin_addr, req->addr, 4);
-		} else {
-			dst.v6.sin6_family = AF_INET6;
-			dst.v6.sin6_port = htons(req->port);
-			memcpy(&dst.v6.sin6_addr, req->addr, 16);
-		}
+		req_addr(req, &dst);
 		fd = server_connect(&dst, from, connect_ms);
 		if (fd < 0)
 			*rep = errno_to_rep(errno);
@@ -445,16 +463,7 @@ dst_str(const struct socks5_request *req, char *buf, size_t size)
 		    log_clean(host, sizeof host, req->host), req->port);
 		return;
 	}
-	memset(&u, 0, sizeof u);
-	if (req->atyp == ATYP_IPV4) {
-		u.v4.sin_family = AF_INET;
-		memcpy(&u.v4.sin_addr, req->addr, 4);
-		u.v4.sin_port = htons(req->port);
-	} else {
-		u.v6.sin6_family = AF_INET6;
-		memcpy(&u.v6.sin6_addr, req->addr, 16);
-		u.v6.sin6_port = htons(req->port);
-	}
+	req_addr(req, &u);
 	sa_str(&u, buf);
 }
 
@@ -471,21 +480,260 @@ relay_end_str(enum relay_end e)
 	}
 }
 
-/* The handshake, from the greeting to the reply to the request. Returns
- * the connected target's fd, with s->dst, s->bound and s->peer set; or -1,
- * when the client was sent its error, if any. Not inlined: its buffers
- * need not be on the stack during the relay. */
+/* SOCKS5 from the greeting to the request; 0, or -1 when the client was
+ * refused (and told so, if it is to be told) */
+static int
+socks5_negotiate(struct conn *c, struct socks5_request *req)
+{
+	struct socks5_greeting g;
+	unsigned char out[2];
+	size_t used;
+	enum parse p;
+
+	while ((p = socks5_parse_greeting(c->buf, c->len, &g, &used)) ==
+	    PARSE_NEED_MORE)
+		if (conn_fill(c) < 0)
+			return -1;
+	if (p == PARSE_ERROR)
+		return -1;
+	conn_consume(c, used);
+	out[0] = 5;
+	out[1] = (unsigned char)choose_method(c, g.offers);
+	if (conn_send(c, out, sizeof out) < 0)
+		return -1;
+	if (out[1] == METHOD_NONE) {
+		log_line("client %s: no acceptable authentication method",
+		    c->name);
+		conn_linger(c);
+		return -1;
+	}
+	if (out[1] == METHOD_USERPASS && authenticate(c) < 0)
+		return -1;
+
+	while ((p = socks5_parse_request(c->buf, c->len, req, &used)) ==
+	    PARSE_NEED_MORE)
+		if (conn_fill(c) < 0)
+			return -1;
+	if (p == PARSE_ERROR) {
+		log_line("client %s: bad request: %s", c->name,
+		    rep_str(req->rep));
+		conn_reply(c, req->rep, NULL);
+		return -1;
+	}
+	conn_consume(c, used);
+	return 0;
+}
+
+/* The SOCKS4 or SOCKS4a request, turned into its SOCKS5 equivalent; 0,
+ * or -1 when the client was refused. SOCKS4 has no password: where one
+ * is required, only a client that needs none may use it. */
+static int
+socks4_negotiate(struct conn *c, struct socks5_request *req)
+{
+	struct socks4_request r4;
+	size_t used;
+	enum parse p;
+
+	while ((p = socks4_parse_request(c->buf, c->len, &r4, &used)) ==
+	    PARSE_NEED_MORE)
+		if (conn_fill(c) < 0)
+			return -1;
+	if (p == PARSE_ERROR) {
+		log_line("client %s: bad SOCKS4 request", c->name);
+		conn_reply(c, REP_FAILURE, NULL);
+		return -1;
+	}
+	conn_consume(c, used);
+	if (auth_required && !is_whitelisted(c->addr)) {
+		log_line("client %s: SOCKS4 without authentication",
+		    c->name);
+		conn_reply(c, REP_NOT_ALLOWED, NULL);
+		return -1;
+	}
+	memset(req, 0, sizeof *req);
+	/* the same numbers, but SOCKS4 has nothing else */
+	req->cmd = r4.cd == SOCKS4_CONNECT || r4.cd == SOCKS4_BIND ? r4.cd : 0;
+	req->port = r4.port;
+	if (r4.host[0]) {
+		req->atyp = ATYP_DOMAIN;
+		memcpy(req->host, r4.host, sizeof req->host);
+	} else {
+		req->atyp = ATYP_IPV4;
+		memcpy(req->addr, r4.ip, 4);
+	}
+	return 0;
+}
+
+/* CONNECT: returns the target's fd, or -1 when the client was refused */
+static int
+do_connect(struct conn *c, struct session *s, const struct socks5_request *req)
+{
+	socklen_t len;
+	int fd, rep;
+
+	fd = connect_target(req, &s->peer, &rep);
+	if (fd < 0) {
+		log_line("client %s: connect %s: %s", c->name, s->dst,
+		    rep_str(rep));
+		conn_reply(c, rep, NULL);
+		return -1;
+	}
+	len = sizeof s->bound;
+	if (getsockname(fd, &s->bound.sa, &len) < 0)
+		s->bound.sa.sa_family = AF_UNSPEC;
+	conn_reply(c, REP_SUCCESS, &s->bound);
+	return fd;
+}
+
+/* Where a BIND listens: on -b's address, or on the address the client
+ * reached us at, when of the family asked for; else on any address. */
+static void
+bind_local(const struct conn *c, int family, union sockaddr_union *u)
+{
+	socklen_t len = sizeof *u;
+	int ok = 0;
+
+	if (have_bind_addr && bind_addr.sa.sa_family == family) {
+		*u = bind_addr;
+		ok = 1;
+	} else if (getsockname(c->fd, &u->sa, &len) == 0) {
+		sa_unmap(u);
+		ok = u->sa.sa_family == family;
+	}
+	if (!ok) {
+		memset(u, 0, sizeof *u);
+		u->sa.sa_family = (sa_family_t)family;
+	}
+	if (family == AF_INET)
+		u->v4.sin_port = 0;
+	else
+		u->v6.sin6_port = 0;
+}
+
+/* 1 when u is 0.0.0.0 or :: */
+static int
+sa_is_any(const union sockaddr_union *u)
+{
+	static const unsigned char zero[16];
+
+	if (u->sa.sa_family == AF_INET)
+		return u->v4.sin_addr.s_addr == 0;
+	return !memcmp(&u->v6.sin6_addr, zero, 16);
+}
+
+/* Waits for the BIND's peer on lfd until the deadline, while watching
+ * that the client is still there. Returns the peer's fd, or -1 with the
+ * reply code in *rep. */
+static int
+bind_accept(struct conn *c, int lfd, union sockaddr_union *peer, int *rep)
+{
+	long long deadline = now_ms() + bind_ms;
+	struct pollfd pfd[2];
+	socklen_t len;
+	char b;
+	int fd, r;
+
+	pfd[0].fd = lfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = c->fd;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		r = poll(pfd, 2, ms_left(deadline));
+		if (r == 0) {
+			*rep = REP_TTL_EXPIRED;
+			return -1;
+		}
+		if (r < 0 && errno != EINTR) {
+			*rep = REP_FAILURE;
+			return -1;
+		}
+		if (r < 0)
+			continue;
+		/* the client gone; bytes it sent early wait for the relay */
+		if (pfd[1].revents) {
+			if (recv(c->fd, &b, 1, MSG_PEEK) == 0 ||
+			    pfd[1].revents & POLLERR) {
+				*rep = REP_FAILURE;
+				return -1;
+			}
+			pfd[1].fd = -1;
+		}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		len = sizeof *peer;
+		fd = accept4(lfd, &peer->sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			sa_unmap(peer);
+			return fd;
+		}
+		if (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR) {
+			*rep = REP_FAILURE;
+			return -1;
+		}
+	}
+}
+
+/* BIND (RFC 1928 section 4): listen, tell the client where, take one
+ * connection from the peer it named, tell it who came. Returns the
+ * peer's fd, or -1 when the client was refused. */
+static int
+do_bind(struct conn *c, struct session *s, const struct socks5_request *req)
+{
+	union sockaddr_union want, local;
+	struct addrinfo *res;
+	socklen_t len;
+	int lfd = -1, fd = -1, rep = REP_FAILURE;
+
+	if (req->atyp != ATYP_DOMAIN) {
+		req_addr(req, &want);
+	} else if (server_resolve(req->host, req->port, 0, &res) == 0) {
+		memcpy(&want, res->ai_addr, res->ai_addrlen > sizeof want ?
+		    sizeof want : res->ai_addrlen);
+		freeaddrinfo(res);
+		sa_unmap(&want);
+	} else {
+		rep = REP_HOST_UNREACH;
+		goto fail;
+	}
+	bind_local(c, want.sa.sa_family, &local);
+	lfd = socket(local.sa.sa_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	len = sizeof s->bound;
+	if (lfd < 0 || bind(lfd, &local.sa, sa_len(&local)) < 0 ||
+	    listen(lfd, 1) < 0 || getsockname(lfd, &s->bound.sa, &len) < 0)
+		goto fail;
+	conn_reply(c, REP_SUCCESS, &s->bound);
+	fd = bind_accept(c, lfd, &s->peer, &rep);
+	close(lfd);
+	lfd = -1;
+	if (fd < 0)
+		goto fail;
+	if (!sa_is_any(&want) && !sa_same_ip(&s->peer, &want)) {
+		close(fd);
+		fd = -1;
+		rep = REP_NOT_ALLOWED;
+		goto fail;
+	}
+	conn_reply(c, REP_SUCCESS, &s->peer);
+	return fd;
+fail:
+	if (lfd >= 0)
+		close(lfd);
+	log_line("client %s: bind %s: %s", c->name, s->dst, rep_str(rep));
+	conn_reply(c, rep, NULL);
+	return -1;
+}
+
+/* The handshake, from the first byte to the last reply. Returns the fd
+ * of the tunnel's other end, with s's fields set; or -1, when the client
+ * was sent its error, if any. Not inlined: its buffers need not be on the
+ * stack during the relay. */
 static NOINLINE int
 handshake(struct session *s)
 {
 	struct conn c;
-	struct socks5_greeting g;
 	struct socks5_request req;
-	unsigned char out[2];
-	socklen_t len;
-	size_t used;
-	enum parse p;
-	int tfd = -1, rep;
+	int fd = -1, r;
 
 	c.fd = s->fd;
 	c.addr = &s->addr;
@@ -493,66 +741,45 @@ handshake(struct session *s)
 	c.deadline = now_ms() + handshake_ms;
 	c.sent = 0;
 	c.len = 0;
-	while ((p = socks5_parse_greeting(c.buf, c.len, &g, &used)) ==
-	    PARSE_NEED_MORE)
-		if (conn_fill(&c) < 0)
-			goto out;
-	if (p == PARSE_ERROR) {
-		log_line("client %s: not a SOCKS5 client", c.name);
+	if (conn_fill(&c) < 0)
+		goto out;
+	/* the first byte tells the protocol */
+	c.version = c.buf[0];
+	if (c.version == 5) {
+		r = socks5_negotiate(&c, &req);
+	} else if (c.version == 4) {
+		r = socks4_negotiate(&c, &req);
+	} else {
+		log_line("client %s: not a SOCKS client", c.name);
 		goto out;
 	}
-	conn_consume(&c, used);
-	out[0] = 5;
-	out[1] = (unsigned char)choose_method(&c, g.offers);
-	if (conn_send(&c, out, sizeof out) < 0)
+	if (r < 0)
 		goto out;
-	if (out[1] == METHOD_NONE) {
-		log_line("client %s: no acceptable authentication method",
-		    c.name);
-		conn_linger(&c);
-		goto out;
-	}
-	if (out[1] == METHOD_USERPASS && authenticate(&c) < 0)
-		goto out;
-
-	while ((p = socks5_parse_request(c.buf, c.len, &req, &used)) ==
-	    PARSE_NEED_MORE)
-		if (conn_fill(&c) < 0)
-			goto out;
-	if (p == PARSE_ERROR) {
-		log_line("client %s: bad request: %s", c.name,
-		    rep_str(req.rep));
-		conn_reply(&c, req.rep, NULL);
-		goto out;
-	}
-	conn_consume(&c, used);
 	dst_str(&req, s->dst, sizeof s->dst);
-	if (req.cmd != CMD_CONNECT) {
+	switch (req.cmd) {
+	case CMD_CONNECT:
+		s->cmd = "connect";
+		fd = do_connect(&c, s, &req);
+		break;
+	case CMD_BIND:
+		s->cmd = "bind";
+		fd = do_bind(&c, s, &req);
+		break;
+	default:
 		log_line("client %s: command %u to %s: %s", c.name, req.cmd,
 		    s->dst, rep_str(REP_CMD_UNSUPPORTED));
 		conn_reply(&c, REP_CMD_UNSUPPORTED, NULL);
 		goto out;
 	}
-	tfd = connect_target(&req, &s->peer, &rep);
-	if (tfd < 0) {
-		log_line("client %s: connect %s: %s", c.name, s->dst,
-		    rep_str(rep));
-		conn_reply(&c, rep, NULL);
-		goto out;
-	}
-	len = sizeof s->bound;
-	if (getsockname(tfd, &s->bound.sa, &len) < 0)
-		s->bound.sa.sa_family = AF_UNSPEC;
-	conn_reply(&c, REP_SUCCESS, &s->bound);
 	/* what the client sent after its request goes first */
-	if (send_all(tfd, c.buf, c.len, now_ms() + connect_ms) < 0) {
-		log_line("client %s: connect %s: reset", c.name, s->dst);
-		close(tfd);
-		tfd = -1;
+	if (fd >= 0 && send_all(fd, c.buf, c.len, now_ms() + connect_ms) < 0) {
+		log_line("client %s: %s %s: reset", c.name, s->cmd, s->dst);
+		close(fd);
+		fd = -1;
 	}
 out:
 	wipe(c.buf, sizeof c.buf);
-	return tfd;
+	return fd;
 }
 
 /* A quiet tunnel may stay so for hours: give back the stack pages that
@@ -571,8 +798,8 @@ log_session(const struct session *s, enum relay_end end,
 {
 	char name[SA_STRLEN], via[SA_STRLEN], to[SA_STRLEN];
 
-	log_line("client %s: connect %s via %s to %s: %s, %llu bytes up, "
-	    "%llu down", sa_str(&s->addr, name), s->dst,
+	log_line("client %s: %s %s via %s to %s: %s, %llu bytes up, "
+	    "%llu down", sa_str(&s->addr, name), s->cmd, s->dst,
 	    sa_str(&s->bound, via), sa_str(&s->peer, to), relay_end_str(end),
 	    st->up, st->down);
 }
@@ -779,6 +1006,7 @@ enum {
 	OPT_HANDSHAKE,
 	OPT_CONNECT,
 	OPT_HALFCLOSE,
+	OPT_BIND,
 };
 
 static const struct option long_options[] = {
@@ -786,6 +1014,7 @@ static const struct option long_options[] = {
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
 	{ "halfclose-timeout", required_argument, NULL, OPT_HALFCLOSE },
+	{ "bind-timeout", required_argument, NULL, OPT_BIND },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -889,6 +1118,9 @@ main(int argc, char **argv)
 		case OPT_HALFCLOSE:
 			halfclose_ms = parse_timeout("--halfclose-timeout",
 			    optarg);
+			break;
+		case OPT_BIND:
+			bind_ms = parse_timeout("--bind-timeout", optarg);
 			break;
 		case 'V':
 			printf("microsocks %s\n", VERSION);

@@ -7,16 +7,7 @@
 #include <string.h>
 
 #include "socks5.h"
-
-static int passed, failed, case_failed;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		printf("  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
-		    #cond); \
-		case_failed = 1; \
-	} \
-} while (0)
+#include "unit.h"
 
 typedef enum parse (*parse_fn)(const unsigned char *, size_t, void *,
     size_t *);
@@ -246,31 +237,16 @@ test_reply(void)
 	CHECK(!memcmp(out, "\x05\x01\x00\x01\0\0\0\0\0\0", 10));
 }
 
-static void
-run(const char *name, void (*fn)(void))
-{
-	case_failed = 0;
-	fn();
-	if (case_failed) {
-		printf("FAIL socks5/%s\n", name);
-		failed++;
-	} else {
-		printf("ok socks5/%s\n", name);
-		passed++;
-	}
-}
-
 int
 main(void)
 {
-	run("greeting", test_greeting);
-	run("auth", test_auth);
-	run("request_ipv4", test_request_ipv4);
-	run("request_ipv6", test_request_ipv6);
-	run("request_domain", test_request_domain);
-	run("request_malformed", test_request_malformed);
-	run("pipelined", test_pipelined);
-	run("reply", test_reply);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	run("socks5/greeting", test_greeting);
+	run("socks5/auth", test_auth);
+	run("socks5/request_ipv4", test_request_ipv4);
+	run("socks5/request_ipv6", test_request_ipv6);
+	run("socks5/request_domain", test_request_domain);
+	run("socks5/request_malformed", test_request_malformed);
+	run("socks5/pipelined", test_pipelined);
+	run("socks5/reply", test_reply);
+	return unit_summary();
 }

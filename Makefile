@@ -5,7 +5,7 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-SRCS = sockssrv.c server.c socks4.c socks5.c relay.c log.c sblist.c thread.c
+SRCS = sockssrv.c server.c socks4.c socks5.c relay.c udp.c log.c sblist.c thread.c
 OBJS = $(SRCS:.c=.o)
 UNIT_TESTS = tests/unit/socks4_test tests/unit/socks5_test
 
@@ -24,11 +24,12 @@ all: $(prog)
 $(prog): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-sockssrv.o: sockssrv.c log.h relay.h sblist.h server.h socks4.h socks5.h thread.h
+sockssrv.o: sockssrv.c log.h relay.h sblist.h server.h socks4.h socks5.h thread.h udp.h
 server.o: server.c server.h
 socks4.o: socks4.c socks4.h socks5.h
 socks5.o: socks5.c socks5.h
-relay.o: relay.c relay.h
+relay.o: relay.c relay.h server.h
+udp.o: udp.c udp.h relay.h server.h socks5.h
 log.o: log.c log.h
 sblist.o: sblist.c sblist.h
 thread.o: thread.c thread.h

@@ -90,33 +90,25 @@ socks5_parse_auth(const unsigned char *buf, size_t len,
 	return PARSE_DONE;
 }
 
-/* RFC 1928 section 4: VER CMD RSV ATYP DST.ADDR DST.PORT */
-enum parse
-socks5_parse_request(const unsigned char *buf, size_t len,
-    struct socks5_request *req, size_t *used)
+/* ATYP DST.ADDR DST.PORT, as in requests and UDP headers, into req */
+static enum parse
+rd_address(struct rd *r, struct socks5_request *req)
 {
-	struct rd r = { buf, len, 0 };
-	unsigned char ver, rsv, hi, lo, n;
+	unsigned char hi, lo, n;
 
-	req->rep = REP_FAILURE;
-	if (rd_u8(&r, &ver) < 0)
-		return PARSE_NEED_MORE;
-	if (ver != 5)
-		return PARSE_ERROR;
-	if (rd_u8(&r, &req->cmd) < 0 || rd_u8(&r, &rsv) < 0 ||
-	    rd_u8(&r, &req->atyp) < 0)
+	if (rd_u8(r, &req->atyp) < 0)
 		return PARSE_NEED_MORE;
 	switch (req->atyp) {
 	case ATYP_IPV4:
-		if (rd_bytes(&r, req->addr, 4) < 0)
+		if (rd_bytes(r, req->addr, 4) < 0)
 			return PARSE_NEED_MORE;
 		break;
 	case ATYP_IPV6:
-		if (rd_bytes(&r, req->addr, 16) < 0)
+		if (rd_bytes(r, req->addr, 16) < 0)
 			return PARSE_NEED_MORE;
 		break;
 	case ATYP_DOMAIN:
-		if (rd_string(&r, req->host, &n) != PARSE_DONE)
+		if (rd_string(r, req->host, &n) != PARSE_DONE)
 			return PARSE_NEED_MORE;
 		/* access rules and the resolver must see the same name */
 		if (n == 0 || memchr(req->host, '\0', n))
@@ -126,9 +118,51 @@ socks5_parse_request(const unsigned char *buf, size_t len,
 		req->rep = REP_ATYP_UNSUPPORTED;
 		return PARSE_ERROR;
 	}
-	if (rd_u8(&r, &hi) < 0 || rd_u8(&r, &lo) < 0)
+	if (rd_u8(r, &hi) < 0 || rd_u8(r, &lo) < 0)
 		return PARSE_NEED_MORE;
 	req->port = (unsigned short)(hi << 8 | lo);
+	return PARSE_DONE;
+}
+
+/* RFC 1928 section 4: VER CMD RSV ATYP DST.ADDR DST.PORT */
+enum parse
+socks5_parse_request(const unsigned char *buf, size_t len,
+    struct socks5_request *req, size_t *used)
+{
+	struct rd r = { buf, len, 0 };
+	unsigned char ver, rsv;
+	enum parse p;
+
+	req->rep = REP_FAILURE;
+	if (rd_u8(&r, &ver) < 0)
+		return PARSE_NEED_MORE;
+	if (ver != 5)
+		return PARSE_ERROR;
+	if (rd_u8(&r, &req->cmd) < 0 || rd_u8(&r, &rsv) < 0)
+		return PARSE_NEED_MORE;
+	if ((p = rd_address(&r, req)) != PARSE_DONE)
+		return p;
+	req->rep = REP_SUCCESS;
+	*used = r.pos;
+	return PARSE_DONE;
+}
+
+/* RFC 1928 section 7: RSV RSV FRAG ATYP DST.ADDR DST.PORT, then data */
+enum parse
+socks5_parse_udp(const unsigned char *buf, size_t len,
+    struct socks5_request *req, unsigned char *frag, size_t *used)
+{
+	struct rd r = { buf, len, 0 };
+	unsigned char rsv1, rsv2;
+	enum parse p;
+
+	req->rep = REP_FAILURE;
+	req->cmd = CMD_UDP_ASSOCIATE;
+	if (rd_u8(&r, &rsv1) < 0 || rd_u8(&r, &rsv2) < 0 ||
+	    rd_u8(&r, frag) < 0)
+		return PARSE_NEED_MORE;
+	if ((p = rd_address(&r, req)) != PARSE_DONE)
+		return p;
 	req->rep = REP_SUCCESS;
 	*used = r.pos;
 	return PARSE_DONE;
@@ -166,4 +200,14 @@ socks5_reply(unsigned char *out, int rep, const struct sockaddr *sa)
 	out[4 + alen] = port[0];
 	out[5 + alen] = port[1];
 	return 6 + alen;
+}
+
+size_t
+socks5_udp_header(unsigned char *out, const struct sockaddr *sa)
+{
+	size_t n = socks5_reply(out, 0, sa);
+
+	/* the same address block as a reply, behind RSV RSV FRAG */
+	out[0] = out[1] = out[2] = 0;
+	return n;
 }

@@ -79,6 +79,17 @@ enum parse socks5_parse_auth(const unsigned char *buf, size_t len,
 enum parse socks5_parse_request(const unsigned char *buf, size_t len,
     struct socks5_request *req, size_t *used);
 
+/* Parses the header of a UDP datagram: RSV RSV FRAG ATYP DST.ADDR
+ * DST.PORT. The address goes to req, FRAG to *frag, the header's length
+ * to *used (the data follows). A datagram is whole: PARSE_NEED_MORE
+ * means it was cut short. */
+enum parse socks5_parse_udp(const unsigned char *buf, size_t len,
+    struct socks5_request *req, unsigned char *frag, size_t *used);
+
+/* Writes the UDP header for a datagram from sa (IPv4 or IPv6) to out,
+ * which holds at least SOCKS5_REPLY_MAX bytes. Returns its length. */
+size_t socks5_udp_header(unsigned char *out, const struct sockaddr *sa);
+
 /* Writes a reply with code rep and bound address sa (which may be NULL or
  * of another family: 0.0.0.0:0 is sent then) to out, which holds at least
  * SOCKS5_REPLY_MAX bytes. Returns the reply's length. */

@@ -27,6 +27,7 @@
 #include "socks4.h"
 #include "socks5.h"
 #include "thread.h"
+#include "udp.h"
 
 #define VERSION "1.1.0"
 
@@ -68,7 +69,7 @@ struct client {
 struct session {
 	int fd;
 	union sockaddr_union addr;
-	const char *cmd;		/* "connect" or "bind" */
+	const char *cmd;		/* "connect", "bind" or "udp" */
 	char dst[256 + 8];		/* the requested NAME:PORT */
 	union sockaddr_union bound;	/* our end of the tunnel's socket */
 	union sockaddr_union peer;	/* the target's end */
@@ -99,6 +100,9 @@ static int handshake_ms = 10 * 1000;
 static int connect_ms = 10 * 1000;
 static int halfclose_ms = 60 * 1000;
 static int bind_ms = 60 * 1000;
+static union sockaddr_union udp_announce;
+static int have_udp_announce;
+static unsigned short udp_port_lo, udp_port_hi;
 
 /* clients that may skip authentication: -w, and -1 adds to it */
 static sblist *auth_ips;
@@ -109,7 +113,7 @@ static const char usage_text[] =
 "                  [-b bindaddr] [-w ip[,ip...]] [--idle-timeout secs]\n"
 "                  [--handshake-timeout secs] [--connect-timeout secs]\n"
 "                  [--halfclose-timeout secs] [--bind-timeout secs]\n"
-"                  [-V] [-h]\n"
+"                  [--udp-announce addr] [--udp-ports lo-hi] [-V] [-h]\n"
 "  -1  authenticate once: a client IP that passed user/password once\n"
 "      may use the proxy without authentication afterwards\n"
 "  -q  quiet: log nothing\n"
@@ -124,7 +128,9 @@ static const char usage_text[] =
 "  --connect-timeout   give up on a target address after this (default 10)\n"
 "  --halfclose-timeout after one side finished sending, close a tunnel\n"
 "                      idle this long (default 60)\n"
-"  --bind-timeout      wait this long for the peer of a BIND (default 60)\n";
+"  --bind-timeout      wait this long for the peer of a BIND (default 60)\n"
+"  --udp-announce      address to tell UDP clients instead of our own\n"
+"  --udp-ports         port range for UDP relay sockets, e.g. 40000-40100\n";
 
 static void
 usage_error(const char *opt, const char *fmt, ...)
@@ -544,6 +550,12 @@ socks4_negotiate(struct conn *c, struct socks5_request *req)
 		return -1;
 	}
 	conn_consume(c, used);
+	if (r4.userid[0]) {
+		char user[64];
+
+		log_line("client %s: SOCKS4 user id '%s'", c->name,
+		    log_clean(user, sizeof user, r4.userid));
+	}
 	if (auth_required && !is_whitelisted(c->addr)) {
 		log_line("client %s: SOCKS4 without authentication",
 		    c->name);
@@ -724,6 +736,52 @@ fail:
 	return -1;
 }
 
+static void
+udp_options(struct udp_opts *o)
+{
+	o->idle_ms = idle_ms;
+	o->bindaddr = have_bind_addr ? &bind_addr : NULL;
+	o->announce = have_udp_announce ? &udp_announce : NULL;
+	o->port_lo = udp_port_lo;
+	o->port_hi = udp_port_hi;
+}
+
+/* UDP ASSOCIATE: opens the relay socket on the address the client
+ * reached us at and tells the client where it is. Returns its fd, with
+ * the client's UDP address in s->peer; or -1 when the client was
+ * refused. */
+static int
+do_udp(struct conn *c, struct session *s, const struct socks5_request *req)
+{
+	union sockaddr_union local;
+	struct udp_opts o;
+	socklen_t len = sizeof local;
+	int fd;
+
+	udp_options(&o);
+	if (getsockname(c->fd, &local.sa, &len) < 0) {
+		fd = -1;
+	} else {
+		sa_unmap(&local);
+		fd = udp_open(&local, &o, &s->bound);
+	}
+	if (fd < 0) {
+		log_line("client %s: udp %s: %s", c->name, s->dst,
+		    strerror(errno));
+		conn_reply(c, REP_FAILURE, NULL);
+		return -1;
+	}
+	/* datagrams count only from the client's address, and from the
+	 * port it named, if it named one */
+	s->peer = s->addr;
+	if (s->peer.sa.sa_family == AF_INET)
+		s->peer.v4.sin_port = htons(req->port);
+	else
+		s->peer.v6.sin6_port = htons(req->port);
+	conn_reply(c, REP_SUCCESS, &s->bound);
+	return fd;
+}
+
 /* The handshake, from the first byte to the last reply. Returns the fd
  * of the tunnel's other end, with s's fields set; or -1, when the client
  * was sent its error, if any. Not inlined: its buffers need not be on the
@@ -765,6 +823,13 @@ handshake(struct session *s)
 		s->cmd = "bind";
 		fd = do_bind(&c, s, &req);
 		break;
+	case CMD_UDP_ASSOCIATE:
+		if (c.version == 5) {
+			s->cmd = "udp";
+			fd = do_udp(&c, s, &req);
+			goto out;
+		}
+		/* FALLTHROUGH */
 	default:
 		log_line("client %s: command %u to %s: %s", c.name, req.cmd,
 		    s->dst, rep_str(REP_CMD_UNSUPPORTED));
@@ -804,6 +869,22 @@ log_session(const struct session *s, enum relay_end end,
 	    st->up, st->down);
 }
 
+/* not inlined: a UDP association's state need not stay on the stack of
+ * every TCP relay */
+static NOINLINE void
+udp_session(struct session *s, int ufd)
+{
+	struct udp_opts o;
+	struct relay_stats st;
+	char name[SA_STRLEN], via[SA_STRLEN];
+
+	udp_options(&o);
+	udp_relay(s->fd, ufd, &s->peer, &o, &st);
+	close(ufd);
+	log_line("client %s: udp via %s: ended, %llu bytes up, %llu down",
+	    sa_str(&s->addr, name), sa_str(&s->bound, via), st.up, st.down);
+}
+
 /* one client's session, from the greeting to the relay's end */
 static void
 serve(struct session *s)
@@ -816,6 +897,10 @@ serve(struct session *s)
 	tfd = handshake(s);
 	if (tfd < 0)
 		return;
+	if (!strcmp(s->cmd, "udp")) {
+		udp_session(s, tfd);
+		return;
+	}
 	end = relay(s->fd, tfd, &ro, &st);
 	close(tfd);
 	log_session(s, end, &st);
@@ -939,6 +1024,37 @@ resolve_or_die(const char *opt, const char *host, struct addrinfo **res)
 		    gai_strerror(err));
 }
 
+/* the first address of a name, for option opt, or exit */
+static void
+resolve_addr(const char *opt, const char *host, union sockaddr_union *u)
+{
+	struct addrinfo *res;
+
+	resolve_or_die(opt, host, &res);
+	memset(u, 0, sizeof *u);
+	memcpy(u, res->ai_addr, res->ai_addrlen > sizeof *u ? sizeof *u :
+	    res->ai_addrlen);
+	freeaddrinfo(res);
+	sa_unmap(u);
+}
+
+/* --udp-ports LO-HI, or exit */
+static void
+parse_range(const char *opt, const char *s)
+{
+	char lo[8];
+	const char *dash = strchr(s, '-');
+	size_t n = dash ? (size_t)(dash - s) : 0;
+
+	if (!dash || n == 0 || n >= sizeof lo)
+		usage_error(opt, "'%s' is not a range LO-HI", s);
+	memcpy(lo, s, n);
+	lo[n] = '\0';
+	udp_port_lo = (unsigned short)parse_num(opt, lo, 1, 65535);
+	udp_port_hi = (unsigned short)parse_num(opt, dash + 1, udp_port_lo,
+	    65535);
+}
+
 /* -w: comma-separated addresses, every address of each name */
 static void
 parse_whitelist(const char *list)
@@ -1007,6 +1123,8 @@ enum {
 	OPT_CONNECT,
 	OPT_HALFCLOSE,
 	OPT_BIND,
+	OPT_UDP_ANNOUNCE,
+	OPT_UDP_PORTS,
 };
 
 static const struct option long_options[] = {
@@ -1015,6 +1133,8 @@ static const struct option long_options[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
 	{ "halfclose-timeout", required_argument, NULL, OPT_HALFCLOSE },
 	{ "bind-timeout", required_argument, NULL, OPT_BIND },
+	{ "udp-announce", required_argument, NULL, OPT_UDP_ANNOUNCE },
+	{ "udp-ports", required_argument, NULL, OPT_UDP_PORTS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -1057,7 +1177,6 @@ parse_timeout(const char *opt, const char *s)
 int
 main(int argc, char **argv)
 {
-	struct addrinfo *res;
 	const char *listenip = "0.0.0.0", *whitelist = NULL;
 	char optbuf[32];
 	long port = 1080;
@@ -1078,12 +1197,7 @@ main(int argc, char **argv)
 			log_quiet = 1;
 			break;
 		case 'b':
-			resolve_or_die("-b", optarg, &res);
-			memcpy(&bind_addr, res->ai_addr,
-			    res->ai_addrlen > sizeof bind_addr ?
-			    sizeof bind_addr : res->ai_addrlen);
-			freeaddrinfo(res);
-			sa_unmap(&bind_addr);
+			resolve_addr("-b", optarg, &bind_addr);
 			have_bind_addr = 1;
 			break;
 		case 'i':
@@ -1121,6 +1235,13 @@ main(int argc, char **argv)
 			break;
 		case OPT_BIND:
 			bind_ms = parse_timeout("--bind-timeout", optarg);
+			break;
+		case OPT_UDP_ANNOUNCE:
+			resolve_addr("--udp-announce", optarg, &udp_announce);
+			have_udp_announce = 1;
+			break;
+		case OPT_UDP_PORTS:
+			parse_range("--udp-ports", optarg);
 			break;
 		case 'V':
 			printf("microsocks %s\n", VERSION);

@@ -208,6 +208,43 @@ test_pipelined(void)
 }
 
 static void
+test_udp(void)
+{
+	static const unsigned char v4[] =
+	    "\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35" "data";
+	static const unsigned char name[] =
+	    "\x00\x00\x02\x03\x09localhost\x00\x35";
+	struct socks5_request r;
+	struct sockaddr_in6 sa;
+	unsigned char frag, out[SOCKS5_REPLY_MAX];
+	size_t used, i;
+
+	CHECK(socks5_parse_udp(v4, sizeof v4 - 1, &r, &frag, &used) ==
+	    PARSE_DONE);
+	CHECK(used == 10 && frag == 0 && r.atyp == ATYP_IPV4 && r.port == 53);
+	CHECK(!memcmp(v4 + used, "data", 4));
+	CHECK(socks5_parse_udp(name, sizeof name - 1, &r, &frag, &used) ==
+	    PARSE_DONE);
+	CHECK(frag == 2 && !strcmp(r.host, "localhost") && used == 16);
+	/* a datagram cut anywhere in its header is not whole */
+	for (i = 0; i < 10; i++)
+		CHECK(socks5_parse_udp(v4, i, &r, &frag, &used) ==
+		    PARSE_NEED_MORE);
+	CHECK(socks5_parse_udp((const unsigned char *)"\0\0\0\x09", 4, &r,
+	    &frag, &used) == PARSE_ERROR);
+	CHECK(socks5_parse_udp((const unsigned char *)"\0\0\0\x03\0\0\x35",
+	    7, &r, &frag, &used) == PARSE_ERROR);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sin6_family = AF_INET6;
+	sa.sin6_port = htons(53);
+	inet_pton(AF_INET6, "::1", &sa.sin6_addr);
+	CHECK(socks5_udp_header(out, (struct sockaddr *)&sa) == 22);
+	CHECK(out[0] == 0 && out[1] == 0 && out[2] == 0 && out[3] == ATYP_IPV6);
+	CHECK(out[19] == 1 && out[20] == 0 && out[21] == 53);
+}
+
+static void
 test_reply(void)
 {
 	struct sockaddr_in v4;
@@ -247,6 +284,7 @@ main(void)
 	run("socks5/request_domain", test_request_domain);
 	run("socks5/request_malformed", test_request_malformed);
 	run("socks5/pipelined", test_pipelined);
+	run("socks5/udp", test_udp);
 	run("socks5/reply", test_reply);
 	return unit_summary();
 }

@@ -290,6 +290,8 @@ udp_relay(int cfd, int ufd, const union sockaddr_union *client,
 {
 	struct assoc *a;
 	struct pollfd pfd[4];
+	unsigned long long moved;
+	long long deadline;
 	char sink[512];
 	ssize_t n;
 	int i, r;
@@ -306,6 +308,7 @@ udp_relay(int cfd, int ufd, const union sockaddr_union *client,
 	a->have_port = sa_port(client) != 0;
 	a->o = o;
 	a->st = st;
+	deadline = now_ms() + o->idle_ms;
 	for (;;) {
 		pfd[0].fd = cfd;
 		pfd[1].fd = ufd;
@@ -313,8 +316,10 @@ udp_relay(int cfd, int ufd, const union sockaddr_union *client,
 		pfd[3].fd = a->out[1];
 		for (i = 0; i < 4; i++)
 			pfd[i].events = POLLIN;
-		r = poll(pfd, 4, o->idle_ms);
-		if (r == 0)
+		/* only datagrams passed on count as life: anyone may send
+		 * datagrams that are dropped */
+		r = poll(pfd, 4, ms_left(deadline));
+		if (r == 0 || ms_left(deadline) == 0)
 			break;
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -327,9 +332,12 @@ udp_relay(int cfd, int ufd, const union sockaddr_union *client,
 			    errno != EINTR))
 				break;
 		}
+		moved = st->up + st->down;
 		for (i = 1; i < 4; i++)
 			if (pfd[i].revents && drain(a, pfd[i].fd) < 0)
 				goto out;
+		if (st->up + st->down != moved)
+			deadline = now_ms() + o->idle_ms;
 	}
 out:
 	for (i = 0; i < 2; i++)

@@ -6,9 +6,11 @@ Normally started by tests/run (which sets up a private network namespace first):
     sh tests/run half_close      only the cases named half_close or half_close_*
     sh tests/run unit            only the unit-test binaries
 Output: one line per case (ok / FAIL / SKIP), then "N passed, N failed, N skipped".
-The contract tested is the microsocks spec (issue 2); every case says what it checks.
+The contract tested is the microsocks spec (issue 2, plus SOCKS4/4a and BIND from issue 4);
+every case says what it checks.
 """
 
+import errno
 import os
 import re
 import shutil
@@ -23,12 +25,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
     ATYP_V4, ATYP_V6, BIND, CONNECT, ISOLATED, MICROSOCKS, NO_ACCEPTABLE, NOAUTH, REP_ATYP,
-    REP_CMD, REP_FAIL, REP_HOST_UNREACH, REP_NET_UNREACH, REP_OK, REP_REFUSED, REP_TTL,
-    UDP_ASSOCIATE, USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, auth_request,
-    check, closed_port, connect_errno, connect_request, defer, describe_status, duplex, error_reply,
-    free_port, greeting,
+    REP_CMD, REP_FAIL, REP_HOST_UNREACH, REP_NET_UNREACH, REP_NOT_ALLOWED, REP_OK, REP_REFUSED,
+    REP_TTL, S4_BIND, S4_CONNECT, S4_GRANTED, SOCKS4_REJECT, USERPASS, Closed, Fail,
+    Server, Skip, SocksClient, T, Target, auth_request,
+    check, closed_port, connect_errno, connect_request, connect_to, defer, describe_status, duplex,
+    error_reply, free_port, greeting,
     hexs, is_readable, need_isolation, recv_exact, recv_until_eof, reserve_port, run_cleanups,
-    run_microsocks, run_microsocks_all, tunnel, wait_eof)
+    run_microsocks, run_microsocks_all, socks4_request, tunnel, wait_eof)
 
 USER, PASSWORD = 'alice', 'Pa55-w0rd-xyzzy'
 WRONG_PASSWORD = 'Wr0ng-pa55-plugh'
@@ -138,10 +141,10 @@ def reply_connect_timeout_dropped_syn():
 
 @case
 def reply_command_not_supported():
-    """BIND (2), UDP ASSOCIATE (3) and cmd 9 -> 05 07, then close."""
+    """cmd 0 and cmd 9 -> 05 07, then close (BIND and UDP ASSOCIATE: see the bind_ and udp_ cases)."""
     server = Server()
     target = Target()
-    for cmd in (BIND, UDP_ASSOCIATE, 9):
+    for cmd in (0, 9):
         c = noauth_client(server)
         c.send(connect_request('127.0.0.1', target.port, cmd=cmd))
         c.expect_error(REP_CMD, f'cmd {cmd}')
@@ -171,12 +174,13 @@ def reply_general_failure():
 
 @case
 def greeting_bad_version():
-    """A greeting whose first byte is not 5 (a SOCKS4 request) -> closed without any reply."""
+    """A first byte other than 4 or 5 (6, 0, an HTTP request) -> closed without any reply."""
     server = Server()
-    c = SocksClient(server.address)
-    c.send(bytes([4, 1, 0, 80, 127, 0, 0, 1, 0]))
-    got = c.recv_until_eof()
-    check(got == b'', f'expected close without reply, got {hexs(got)}')
+    for first in (bytes([6, 1, 0]), bytes([0, 1, 0, 80, 127, 0, 0, 1, 0]), b'GET / HTTP/1.0\r\n\r\n'):
+        c = SocksClient(server.address)
+        c.send(first)
+        got = c.recv_until_eof()
+        check(got == b'', f'first bytes {hexs(first)}: expected close without reply, got {hexs(got)}')
 
 
 @case
@@ -543,6 +547,489 @@ def halfclose_timeout():
     expect_closed_between(c.sock, start, T.EARLY, 1 + T.SLACK, 'half-closed tunnel')
 
 
+# ================================================================ SOCKS4 / SOCKS4a
+
+def check_granted4(reply, what):
+    check(reply.cd == S4_GRANTED, f'{what}: reply CD {reply.cd:#04x}, expected 0x5a (granted)')
+
+
+def check_bnd4(target, reply, what):
+    peer = target.next_peer()
+    check((reply.addr, reply.port) == peer,
+          f'{what}: reply names {reply.addr}:{reply.port} but the target saw {peer}')
+
+
+def socks4_tunnel(server, host, port, source=None, **kw):
+    """A SocksClient with a granted SOCKS4(a) CONNECT; returns (client, reply)."""
+    c = SocksClient(server.address, source)
+    r = c.request4(S4_CONNECT, host, port, **kw)
+    check_granted4(r, f'SOCKS4 CONNECT {kw.get("domain") or host}:{port}')
+    return c, r
+
+
+def expect_rejected4(server, request, what, source=None):
+    """request -> 00 5B 00 00 00 00 00 00, then close."""
+    c = SocksClient(server.address, source)
+    c.send(request)
+    c.expect_reject4(what)
+
+
+def socks4_connect_sent(server, target, send, what, payload=b'', host='127.0.0.1', **kw):
+    """A SOCKS4(a) CONNECT (+ payload) sent by send(client, bytes): granted, the reply names the
+    address the target saw, the payload arrives first, then echo works."""
+    c = SocksClient(server.address)
+    kw.setdefault('userid', what.replace(' ', '-'))
+    send(c, socks4_request(S4_CONNECT, host, target.port, **kw) + payload)
+    r = c.read_reply4()
+    check_granted4(r, what)
+    check_bnd4(target, r, what)
+    check(c.recv_exact(len(payload)) == payload, f'{what}: payload sent with the request came back altered')
+    c.echo_check()
+
+
+@case
+def socks4_connect_raw():
+    """SOCKS4 CONNECT 127.0.0.1: 00 5A whose DSTPORT/DSTIP = the peer address the target saw, echo
+    works; also with the request sent one byte per segment, and pipelined with payload in one write."""
+    server = Server()
+    target = Target()
+    socks4_connect_sent(server, target, SocksClient.send, 'whole request')
+    socks4_connect_sent(server, target, SocksClient.send_bytewise, 'request split per byte')
+    socks4_connect_sent(server, target, SocksClient.send, 'pipelined request', payload=os.urandom(3000))
+
+
+@case
+def socks4a_connect_raw():
+    """SOCKS4a 0.0.0.1 + userid + "localhost" (target only on 127.0.0.1) -> 00 5A naming the address
+    the target saw, echo works; also split per byte, and pipelined with payload with marker
+    0.0.0.255, a 255-byte userid and v4only.test."""
+    need_isolation()
+    server = Server()
+    target = Target()
+    reserve_port('::1', target.port)
+    socks4_connect_sent(server, target, SocksClient.send, 'SOCKS4a localhost', host='0.0.0.1',
+                        userid='user4a', domain='localhost')
+    socks4_connect_sent(server, target, SocksClient.send_bytewise, 'SOCKS4a split per byte', host='0.0.0.1',
+                        domain='localhost')
+    socks4_connect_sent(server, target, SocksClient.send, 'SOCKS4a pipelined', payload=os.urandom(3000),
+                        host='0.0.0.255', userid='u' * 255, domain='v4only.test')
+
+
+@case
+def socks4a_ipv6_target():
+    """SOCKS4a v6only.test (only ::1): granted, reply port/address 0.0.0.0:0 (IPv6 has no SOCKS4
+    form), echo works."""
+    need_isolation()
+    server = Server()
+    target = Target(host='::1')
+    c, r = socks4_tunnel(server, '0.0.0.1', target.port, domain='v6only.test')
+    check((r.addr, r.port) == ('0.0.0.0', 0), f'reply names {r.addr}:{r.port}, expected 0.0.0.0:0')
+    target.next_peer()
+    c.echo_check()
+
+
+@case
+def socks4_rejects():
+    """00 5B 00 00 00 00 00 00 then close: refused port, CD 3 and 0, a 300-byte userid without NUL,
+    a 256-byte userid, SOCKS4a with an empty, a 256-byte or a 300-byte domain without NUL (and an
+    unresolvable one when isolated)."""
+    server = Server()
+    target = Target()
+    port = target.port
+    bad = {'refused port': socks4_request(S4_CONNECT, '127.0.0.1', closed_port()),
+           'CD 3': socks4_request(3, '127.0.0.1', port),
+           'CD 0': socks4_request(0, '127.0.0.1', port),
+           '300-byte userid without NUL':
+               socks4_request(S4_CONNECT, '127.0.0.1', port, userid=b'u' * 300, nul=False),
+           '256-byte userid': socks4_request(S4_CONNECT, '127.0.0.1', port, userid=b'u' * 256),
+           'SOCKS4a 256-byte domain': socks4_request(S4_CONNECT, '0.0.0.1', port, domain=b'd' * 256),
+           'SOCKS4a empty domain': socks4_request(S4_CONNECT, '0.0.0.1', port, userid='x', domain=''),
+           'SOCKS4a 300-byte domain without NUL':
+               socks4_request(S4_CONNECT, '0.0.0.1', port, domain=b'd' * 300, nul=False)}
+    if ISOLATED:
+        bad['SOCKS4a unresolvable name'] = \
+            socks4_request(S4_CONNECT, '0.0.0.1', port, domain='nosuchhost.invalid')
+    for what, request in bad.items():
+        expect_rejected4(server, request, what)
+    check(target.peers.empty(), f'a rejected request reached the target (peer {target.peers.queue})')
+
+
+@case
+def socks4_handshake_timeout():
+    """--handshake-timeout 1: a SOCKS4 client that stops inside its userid is dropped after ~1 s."""
+    server = Server('--handshake-timeout', '1')
+    start = time.monotonic()
+    c = SocksClient(server.address)
+    c.send(socks4_request(S4_CONNECT, '127.0.0.1', 80, userid='unfinished', nul=False))
+    expect_closed_between(c.sock, start, T.EARLY, 1 + T.SLACK, 'client stopped mid-userid')
+
+
+@case
+def socks4_userid_logged_clean():
+    """The user id is logged for its client, cleaned: its control characters (newline, CR, ESC,
+    DEL) do not reach the log, so it cannot forge a log line."""
+    server = Server()
+    target = Target()
+    c, _ = socks4_tunnel(server, '127.0.0.1', target.port,
+                         userid=b'uid-q7\nmicrosocks: forged line\r\x1b[31m\x7f\x01end')
+    c.echo_check()
+    port = c.sock.getsockname()[1]
+    c.close()
+    server.wait_line(re.compile(rf'127\.0\.0\.1:{port}\D.*(close|bytes)', re.I))
+    lines = server.stderr().splitlines()
+    bad = [line for line in lines if line.startswith('microsocks: forged') or re.search(r'[\x00-\x1f\x7f]', line)]
+    check(not bad, f'raw user id bytes in the log: {bad!r}')
+    check(any(f':{port}' in line and 'uid-q7' in line for line in lines),
+          f'user id "uid-q7..." not in any log line of client port {port}: {server.stderr_tail()}')
+
+
+@case
+def socks4_auth_required():
+    """With -u/-P SOCKS4 (CONNECT and BIND) gets 5B; -w 127.0.0.1 serves 127.0.0.1 (not 127.0.0.2);
+    with -1 SOCKS4 is refused until the IP authenticated once with SOCKS5 user/password, then served."""
+    target = Target()
+    request = socks4_request(S4_CONNECT, '127.0.0.1', target.port)
+    expect_rejected4(auth_server(), request, '-u/-P, SOCKS4 from 127.0.0.1')
+    server = auth_server('-w', '127.0.0.1')
+    c, _ = socks4_tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    expect_rejected4(server, request, '-w 127.0.0.1, SOCKS4 from 127.0.0.2', source='127.0.0.2')
+    server = auth_server('-1')
+    expect_rejected4(server, request, '-1, SOCKS4 before any authentication')
+    c, _ = tunnel(server, '127.0.0.1', target.port, USER, PASSWORD)
+    c.echo_check()
+    c, _ = socks4_tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    expect_rejected4(server, request, '-1, SOCKS4 from 127.0.0.2, which never authenticated', source='127.0.0.2')
+    expect_rejected4(auth_server(), socks4_request(S4_BIND, '127.0.0.1', 0), '-u/-P, SOCKS4 BIND')
+
+
+# ================================================================ BIND
+
+def check_bind_first(r, what):
+    """A SOCKS5 BIND's first reply must be 05 00 with a non-zero port."""
+    check(r.rep == REP_OK, f'{what}: first reply {r.rep:#04x}')
+    check(r.port != 0, f'{what}: first reply names port 0 ({r.addr})')
+    return r
+
+
+def bind_first(c, host, port=0, atyp=None):
+    """Send a SOCKS5 BIND for host:port; returns its (checked) first reply."""
+    return check_bind_first(c.request(host, port, cmd=BIND, atyp=atyp), f'BIND {host}')
+
+
+def check_listening(r, atyp, addr, what):
+    check((r.atyp, r.addr) == (atyp, addr),
+          f'{what}: listening on {r.addr} (ATYP {r.atyp}), expected {addr} (ATYP {atyp})')
+
+
+def bind_peer(c, address, source, atyp=None):
+    """Connect a peer to address from source; it sends a banner at once. SOCKS5 (atyp given): the
+    second reply must be 05 00 with that ATYP, else SOCKS4: 00 5A; either naming the peer's own
+    address, and the banner follows the reply. Returns the peer."""
+    peer = connect_to(address, source)
+    banner = os.urandom(100)
+    peer.sendall(banner)
+    if atyp is None:
+        r = c.read_reply4()
+        check_granted4(r, 'SOCKS4 BIND second reply')
+    else:
+        r = c.read_reply()
+        check(r.rep == REP_OK, f'BIND second reply {r.rep:#04x}')
+        check(r.atyp == atyp, f'BIND second reply ATYP {r.atyp}, expected {atyp}')
+    name = peer.getsockname()[:2]
+    check((r.addr, r.port) == name, f'second reply names {r.addr}:{r.port}, but the peer is {name}')
+    check(c.recv_exact(len(banner)) == banner, 'the banner the peer sent at once came altered')
+    return peer
+
+
+def check_bind_relay(c, peer, client_first=False):
+    """Data both ways between the BIND client and its peer; then half-close: one side's EOF
+    (the peer's, or the client's when client_first) reaches the other side, which can still
+    send; finally its EOF reaches the first side."""
+    to_peer, to_client, late = os.urandom(5000), os.urandom(7000), os.urandom(3000)
+    c.send(to_peer)
+    check(recv_exact(peer, len(to_peer)) == to_peer, 'client -> peer: data altered')
+    peer.sendall(to_client)
+    check(c.recv_exact(len(to_client)) == to_client, 'peer -> client: data altered')
+    first, second = (c.sock, peer) if client_first else (peer, c.sock)
+    names = ('client', 'peer') if client_first else ('peer', 'client')
+    first.shutdown(socket.SHUT_WR)
+    got = recv_until_eof(second)
+    check(got == b'', f'{names[1]} got {len(got)} unexpected bytes before the {names[0]}\'s EOF')
+    second.sendall(late)
+    check(recv_exact(first, len(late)) == late,
+          f'{names[1]} -> {names[0]} after the {names[0]}\'s EOF: data altered')
+    second.shutdown(socket.SHUT_WR)
+    wait_eof(first)
+
+
+def wait_refused(address, what):
+    """Poll until connecting to address is refused (its listener is gone), within T.IO."""
+    deadline = time.monotonic() + T.IO
+    while True:
+        got = connect_errno(address[0], address[1])
+        if got == errno.ECONNREFUSED:
+            return
+        check(time.monotonic() < deadline, f'{what}: {address[0]}:{address[1]} still accepts connections '
+                                           f'(last connect: {got})')
+        time.sleep(T.POLL)
+
+
+@case
+def bind_socks5():
+    """BIND 127.0.0.1:0 -> 05 00 naming a listening 127.0.0.1:PORT (the client connection's local
+    address); a peer from 127.0.0.1 -> second 05 00 naming the peer, the listener is gone; data
+    both ways, half-close."""
+    server = Server()
+    c = noauth_client(server)
+    r = bind_first(c, '127.0.0.1')
+    check_listening(r, ATYP_V4, '127.0.0.1', 'BIND 127.0.0.1')
+    check(not is_readable(c.sock), 'second reply (or EOF) before any peer connected')
+    peer = bind_peer(c, (r.addr, r.port), '127.0.0.1', ATYP_V4)
+    wait_refused((r.addr, r.port), 'BIND listener after its one peer')
+    check_bind_relay(c, peer)
+
+
+@case
+def bind_ipv6():
+    """BIND ATYP 4 ::1 -> an IPv6 listener (ATYP 4): [::] for a client on 127.0.0.1, [::1] for a
+    client on ::1; a peer from ::1 gets through (second reply ATYP 4 naming it), data both ways."""
+    for listen, expected in (('127.0.0.1', '::'), ('::1', '::1')):
+        c = noauth_client(Server(listen=listen))
+        r = bind_first(c, '::1')
+        check_listening(r, ATYP_V6, expected, f'BIND ::1 via a server on {listen}')
+        peer = bind_peer(c, ('::1', r.port), '::1', ATYP_V6)
+        check_bind_relay(c, peer)
+
+
+@case
+def bind_domain():
+    """BIND v6only.test -> IPv6 listener, a peer from ::1 works; BIND v4only.test -> IPv4 listener,
+    a peer from 127.0.0.1 works (the family of the name's first address)."""
+    need_isolation()
+    server = Server()
+    for name, atyp, host in (('v6only.test', ATYP_V6, '::1'), ('v4only.test', ATYP_V4, '127.0.0.1')):
+        c = noauth_client(server)
+        r = bind_first(c, name)
+        check(r.atyp == atyp, f'BIND {name}: listener ATYP {r.atyp}, expected {atyp}')
+        peer = bind_peer(c, (host, r.port), host, atyp)
+        check_bind_relay(c, peer)
+
+
+# (server options, server listen address, BIND address = peer source, expected listener, ATYP)
+BIND_LISTEN = [
+    (['-b', '127.0.0.2'], '127.0.0.1', '127.0.0.1', '127.0.0.2', ATYP_V4),  # -b of the family
+    (['-b', '::1'], '127.0.0.1', '::1', '::1', ATYP_V6),
+    (['-b', '127.0.0.2'], '::1', '::1', '::1', ATYP_V6),  # else the client connection's address
+    ([], '::1', '127.0.0.1', '0.0.0.0', ATYP_V4),  # else the wildcard
+    (['-b', '127.0.0.2'], '127.0.0.1', '::1', '::', ATYP_V6),
+]
+
+
+@case
+def bind_listen_address():
+    """The listener is bound to -b's address when of the BIND's family, else to the local address
+    of the client's connection when of that family, else the wildcard; a peer from 127.0.0.1 / ::1
+    gets through in each case."""
+    for args, listen, host, expected, atyp in BIND_LISTEN:
+        what = f'{" ".join(args) or "no -b"}, server on {listen}, BIND {host}'
+        c = noauth_client(Server(*args, listen=listen))
+        r = bind_first(c, host)
+        check_listening(r, atyp, expected, what)
+        peer = bind_peer(c, (host if expected in ('0.0.0.0', '::') else r.addr, r.port), host, atyp)
+        check_bind_relay(c, peer)
+
+
+@case
+def bind_wrong_peer():
+    """BIND naming 127.0.0.1, peer from 127.0.0.2 -> the peer is closed, second reply 05 02, then the
+    control connection and the listener close; SOCKS4 BIND likewise -> second reply 00 5B."""
+    need_isolation()
+    server = Server()
+    c = noauth_client(server)
+    r = bind_first(c, '127.0.0.1')
+    peer = connect_to((r.addr, r.port), source='127.0.0.2')
+    c.expect_error(REP_NOT_ALLOWED, 'BIND 127.0.0.1, peer from 127.0.0.2')
+    wait_eof(peer)
+    wait_refused((r.addr, r.port), 'BIND listener after a wrong peer')
+    c = SocksClient(server.address)
+    r = c.request4(S4_BIND, '127.0.0.1', 0)
+    check_granted4(r, 'SOCKS4 BIND first reply')
+    peer = connect_to((r.addr, r.port), source='127.0.0.2')
+    c.expect_reject4('SOCKS4 BIND 127.0.0.1, peer from 127.0.0.2')
+    wait_eof(peer)
+
+
+@case
+def bind_timeout():
+    """--bind-timeout 1 and no peer: second reply 05 06 (SOCKS4: 00 5B) after 1..4 s, then close,
+    and the listening port is closed."""
+    server = Server('--bind-timeout', '1')
+    for version in (5, 4):
+        c = SocksClient(server.address)
+        if version == 5:
+            check(c.greet(NOAUTH) == NOAUTH, 'no-auth not accepted')
+            r = bind_first(c, '127.0.0.1')
+            expected = error_reply(REP_TTL)
+        else:
+            r = c.request4(S4_BIND, '127.0.0.1', 0)
+            check_granted4(r, 'SOCKS4 BIND first reply')
+            expected = SOCKS4_REJECT
+        start = time.monotonic()
+        got = c.recv_exact(len(expected), timeout=1 + T.SLACK)
+        elapsed = time.monotonic() - start
+        what = f'SOCKS{version} BIND without a peer'
+        check(got == expected, f'{what}: expected {hexs(expected)}, got {hexs(got)}')
+        check(elapsed >= T.EARLY, f'{what}: second reply after only {elapsed:.2f}s with --bind-timeout 1')
+        c.wait_eof()
+        wait_refused((r.addr, r.port), f'SOCKS{version} BIND after its timeout')
+
+
+@case
+def bind_client_closes():
+    """A BIND client closing its connection ends the wait: the listening port closes soon after
+    (the default --bind-timeout is 60 s), and the server keeps serving."""
+    server = Server()
+    c = noauth_client(server)
+    r = bind_first(c, '127.0.0.1')
+    c.close()
+    wait_refused((r.addr, r.port), 'BIND whose client closed')
+    target = Target()
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+
+
+@case
+def bind_any_peer():
+    """BIND 0.0.0.0 (all zeros: any peer) -> a peer from 127.0.0.2 is accepted."""
+    need_isolation()
+    c = noauth_client(Server())
+    r = bind_first(c, '0.0.0.0')
+    peer = bind_peer(c, (r.addr, r.port), '127.0.0.2', ATYP_V4)
+    check_bind_relay(c, peer)
+
+
+@case
+def bind_pipelined():
+    """Greeting + BIND + payload in one write: both replies, and the payload reaches the peer."""
+    c = SocksClient(Server().address)
+    payload = os.urandom(3000)
+    c.send(greeting(NOAUTH) + connect_request('127.0.0.1', 0, cmd=BIND) + payload)
+    check(c.read_method() == NOAUTH, 'wrong method')
+    r = check_bind_first(c.read_reply(), 'pipelined BIND')
+    peer = bind_peer(c, (r.addr, r.port), '127.0.0.1', ATYP_V4)
+    got = recv_exact(peer, len(payload))
+    check(got == payload, 'payload sent with the BIND request reached the peer altered')
+    check_bind_relay(c, peer)
+
+
+@case
+def bind_wait_not_cut_short():
+    """--handshake-timeout 1 --bind-timeout 10: the BIND wait is not cut short by the handshake
+    timeout (nothing arrives for 1 + slack seconds), then a peer still gets through."""
+    c = noauth_client(Server('--handshake-timeout', '1', '--bind-timeout', '10'))
+    r = bind_first(c, '127.0.0.1')
+    check(not is_readable(c.sock, 1 + T.SLACK), 'second reply or EOF while waiting for the peer')
+    peer = bind_peer(c, (r.addr, r.port), '127.0.0.1', ATYP_V4)
+    check_bind_relay(c, peer)
+
+
+@case
+def bind_idle_timeout():
+    """--idle-timeout 1: an established BIND tunnel without traffic is closed after ~1 s (the client
+    and the peer see EOF)."""
+    c = noauth_client(Server('--idle-timeout', '1'))
+    r = bind_first(c, '127.0.0.1')
+    peer = bind_peer(c, (r.addr, r.port), '127.0.0.1', ATYP_V4)
+    start = time.monotonic()
+    expect_closed_between(c.sock, start, T.EARLY, 1 + T.SLACK, 'idle BIND tunnel')
+    expect_closed_between(peer, start, T.EARLY, 1 + T.SLACK, 'idle BIND tunnel (peer)')
+
+
+@case
+def bind_concurrent():
+    """Three BINDs at once get distinct ports; peers connecting in reverse order each reach their
+    own client."""
+    server = Server()
+    clients = [noauth_client(server) for _ in range(3)]
+    replies = [bind_first(c, '127.0.0.1') for c in clients]
+    check(len({r.port for r in replies}) == 3, f'listening ports {[r.port for r in replies]}')
+    for c, r in reversed(list(zip(clients, replies))):
+        check_bind_relay(c, bind_peer(c, (r.addr, r.port), '127.0.0.1', ATYP_V4), client_first=True)
+
+
+@case
+def bind_large_transfer():
+    """16 MiB each way at the same time between a BIND client and its peer, checked by SHA-256."""
+    nbytes = 16 << 20
+    c = noauth_client(Server())
+    r = bind_first(c, '127.0.0.1')
+    peer = bind_peer(c, (r.addr, r.port), '127.0.0.1', ATYP_V4)
+    result = {}
+    th = threading.Thread(target=lambda: result.update(peer=duplex(peer, nbytes, T.TRANSFER)), daemon=True)
+    th.start()
+    up, down = duplex(c.sock, nbytes, T.TRANSFER)
+    th.join(T.TRANSFER)
+    check('peer' in result, 'the peer side did not finish (or failed)')
+    p_sent, p_received = result['peer']
+    check(p_received == up, f'client -> peer: sent {up}, peer received {p_received}')
+    check(down == p_sent, f'peer -> client: peer sent {p_sent}, client received {down}')
+
+
+def open_fds(server):
+    return sorted(os.listdir(f'/proc/{server.pid}/fd'), key=int)
+
+
+def wait_fds_down_to(server, expected):
+    """Wait (within T.IO) until the server holds no more fds than the list expected."""
+    deadline = time.monotonic() + T.IO
+    while True:
+        now = open_fds(server)
+        if len(now) <= len(expected):
+            return
+        check(time.monotonic() < deadline, f'server holds fds {now}, expected no more than {expected}')
+        time.sleep(T.POLL)
+
+
+@case
+def bind_no_fd_leak():
+    """After BINDs that succeed, time out, or whose client leaves, the server's open fds come back
+    to what they were after a plain CONNECT tunnel (listeners and peers are all closed)."""
+    server = Server('--bind-timeout', '1')
+    target = Target()
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    port = c.sock.getsockname()[1]
+    c.close()
+    server.wait_line(re.compile(rf'127\.0\.0\.1:{port}\D.*(close|bytes)', re.I))  # tunnel gone
+    baseline = open_fds(server)
+    c = noauth_client(server)
+    r = bind_first(c, '127.0.0.1')
+    check_bind_relay(c, bind_peer(c, (r.addr, r.port), '127.0.0.1', ATYP_V4))
+    c.close()
+    c = noauth_client(server)
+    bind_first(c, '127.0.0.1')
+    c.expect_error(REP_TTL, 'BIND without a peer, --bind-timeout 1')
+    c = noauth_client(server)
+    bind_first(c, '::1')
+    c.close()
+    wait_fds_down_to(server, baseline)
+
+
+@case
+def bind_socks4():
+    """SOCKS4 BIND (CD 2) 127.0.0.1 -> 00 5A naming the listening 127.0.0.1:PORT; a peer from
+    127.0.0.1 -> second 00 5A naming the peer; data both ways, half-close."""
+    server = Server()
+    c = SocksClient(server.address)
+    r = c.request4(S4_BIND, '127.0.0.1', 0, userid='binder')
+    check_granted4(r, 'SOCKS4 BIND first reply')
+    check(r.addr == '127.0.0.1' and r.port != 0, f'SOCKS4 BIND: listening on {r.addr}:{r.port}')
+    peer = bind_peer(c, (r.addr, r.port), '127.0.0.1')
+    check_bind_relay(c, peer)
+
+
 # ================================================================ resources
 
 def try_tunnel(server, port):
@@ -598,6 +1085,8 @@ BAD_OPTIONS = [
     (['--handshake-timeout', '2000001'], '--handshake-timeout'),
     (['--connect-timeout='], '--connect-timeout'), (['--halfclose-timeout', '-1'], '--halfclose-timeout'),
     (['--idle-timeout'], '--idle-timeout'),
+    (['--bind-timeout', '0'], '--bind-timeout'), (['--bind-timeout=abc'], '--bind-timeout'),
+    (['--bind-timeout', '2000001'], '--bind-timeout'), (['--bind-timeout'], '--bind-timeout'),
     (['-u', USER], ('-u', '-P')), (['-P', PASSWORD], ('-u', '-P')), (['-u', USER, '-P'], '-P'),
     (['-1'], '-1'), (['-w', '127.0.0.1'], '-w'),
     (['-u', 'x' * 256, '-P', PASSWORD], '-u'), (['-u', USER, '-P', 'y' * 256], '-P'),
@@ -619,10 +1108,8 @@ def names_option(stderr, options):
     return False
 
 
-@case
-def bad_options():
-    """Every bad option/value: exit 1, a "microsocks: <option>: ..." line and the usage on stderr."""
-    bad = BAD_OPTIONS + (BAD_OPTIONS_ISOLATED if ISOLATED else [])
+def check_bad_options(bad):
+    """Each (args, option(s)) in bad: exit 1, a "microsocks: <option>: ..." line, the usage."""
     # never listen on the default 0.0.0.0:1080 if a bad option were accepted
     runs = [(['-i', '127.0.0.1'] if '-i' not in args else [])
             + (['-p', '0'] if '-p' not in args else []) + args for args, _ in bad]
@@ -639,6 +1126,23 @@ def bad_options():
         elif 'usage' not in p.err.lower():
             problems.append(f'[{shown}] no usage on stderr')
     check(not problems, '; '.join(problems))
+
+
+@case
+def bad_options():
+    """Every bad option/value: exit 1, a "microsocks: <option>: ..." line and the usage on stderr."""
+    check_bad_options(BAD_OPTIONS + (BAD_OPTIONS_ISOLATED if ISOLATED else []))
+
+
+@case
+def bind_option():
+    """--bind-timeout 0 / abc / 2000001 / no value: exit 1 naming the option (rows of the bad-options
+    table); --bind-timeout=2000000 and --bind-timeout 1 are accepted and the server serves."""
+    check_bad_options([row for row in BAD_OPTIONS if row[1] == '--bind-timeout'])
+    target = Target()
+    for args in (['--bind-timeout=2000000'], ['--bind-timeout', '1']):
+        c, _ = tunnel(Server(*args), '127.0.0.1', target.port)
+        c.echo_check()
 
 
 @case
@@ -847,6 +1351,21 @@ def curl_wrong_password():
     check(p.returncode != 0 and p.stdout == b'' and not http.peers, 'curl with a wrong password succeeded')
 
 
+@case
+def socks4_curl():
+    """curl --socks4, --socks4a, -x socks4:// and -x socks4a:// (the proxy resolving v4only.test when
+    isolated) fetch the body from a local HTTP server."""
+    need_program('curl')
+    server, http = proxy_server(), HttpTarget()
+    proxy = f'127.0.0.1:{server.port}'
+    name = 'v4only.test' if ISOLATED else '127.0.0.1'
+    for args, what in ((['--socks4', proxy, http.url()], 'curl --socks4'),
+                       (['--socks4a', proxy, http.url(name)], 'curl --socks4a'),
+                       (['-x', f'socks4://{proxy}', http.url()], 'curl -x socks4://'),
+                       (['-x', f'socks4a://{proxy}', http.url(name)], 'curl -x socks4a://')):
+        http.check_fetched(curl(*args), what)
+
+
 def check_proxied_echo(target, got, data, what, stderr=b''):
     check(got == data, f'{what}: echoed {len(got)} bytes, not the {len(data)} sent {stderr[-200:]!r}')
     check(target.next_peer()[0] == '127.0.0.2', f'{what}: connection did not come through the proxy')
@@ -873,7 +1392,17 @@ def ncat_socks5_auth():
     check_proxied_echo(target, p.stdout, data, 'ncat --proxy-auth', p.stderr)
 
 
-def pysocks_echo(server, target, host, **proxy):
+@case
+def socks4_ncat():
+    """ncat --proxy-type socks4 to the echo target: stdin comes back on stdout."""
+    ncat = need_program('ncat')
+    server, target, data = proxy_server(), Target(), os.urandom(50_000)
+    p = run_program([ncat, '--proxy', f'127.0.0.1:{server.port}', '--proxy-type', 'socks4',
+                     '127.0.0.1', str(target.port)], input=data)
+    check_proxied_echo(target, p.stdout, data, 'ncat socks4', p.stderr)
+
+
+def pysocks_echo(server, target, host, version=5, **proxy):
     try:
         import socks
     except ImportError:
@@ -881,7 +1410,7 @@ def pysocks_echo(server, target, host, **proxy):
     s = socks.socksocket()
     defer(s.close)
     s.settimeout(T.IO)
-    s.set_proxy(socks.SOCKS5, '127.0.0.1', server.port, **proxy)
+    s.set_proxy(socks.SOCKS4 if version == 4 else socks.SOCKS5, '127.0.0.1', server.port, **proxy)
     s.connect((host, target.port))
     data = os.urandom(20_000)
     s.sendall(data)
@@ -899,6 +1428,13 @@ def pysocks_auth():
     """PySocks with username/password (and remote resolution of v4only.test when isolated)."""
     host = 'v4only.test' if ISOLATED else '127.0.0.1'
     pysocks_echo(proxy_server(auth=True), Target(), host, rdns=True, username=USER, password=PASSWORD)
+
+
+@case
+def socks4_pysocks():
+    """PySocks SOCKS4 with a user id (and SOCKS4a remote resolution of v4only.test when isolated)."""
+    host = 'v4only.test' if ISOLATED else '127.0.0.1'
+    pysocks_echo(proxy_server(), Target(), host, version=4, rdns=ISOLATED, username='pysocks-user')
 
 
 def proxychains(server, *argv):
@@ -929,6 +1465,9 @@ def proxychains_python():
             'sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=20).read())')
     p = proxychains(server, '/usr/bin/python3', '-c', code, http.url())
     http.check_fetched(p, 'proxychains4 python3')
+
+
+import udp  # noqa: E402,F401 -- tests/udp.py: the UDP ASSOCIATE cases, registered with @case
 
 
 # ================================================================ runner

@@ -3,7 +3,8 @@
 Everything here talks to the real binary over real loopback sockets:
   Server        runs microsocks on port 0, finds its port from the log, checks it on stop
   Target        a threaded TCP listener running a handler per connection (echo, ...)
-  SocksClient   a raw SOCKS5 client with recv-exactly-with-deadline
+  SocksClient   a raw SOCKS5 (and SOCKS4) client with recv-exactly-with-deadline
+  connect_to    a plain TCP socket (the peer of a BIND)
 Every wait is bounded by one of the timeouts in class T.
 """
 
@@ -147,6 +148,19 @@ def connect_errno(host, port=9, timeout=0.5):
 
 
 # ---------------------------------------------------------------- sockets
+
+def connect_to(address, source=None, nodelay=False):
+    """A TCP socket connected to address (from source, when given), closed after the case."""
+    s = socket.socket(family_of(address[0]))
+    defer(s.close)
+    if source:
+        s.bind((source, 0))
+    if nodelay:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(T.IO)
+    s.connect(address)
+    return s
+
 
 def recv_exact(sock, n, timeout=None):
     """Exactly n bytes within timeout; Closed on EOF/reset, Fail on timeout."""
@@ -517,7 +531,7 @@ class Target:
 NOAUTH, USERPASS, NO_ACCEPTABLE = 0x00, 0x02, 0xFF
 CONNECT, BIND, UDP_ASSOCIATE = 1, 2, 3
 ATYP_V4, ATYP_DOMAIN, ATYP_V6 = 1, 3, 4
-REP_OK, REP_FAIL, REP_NET_UNREACH, REP_HOST_UNREACH = 0, 1, 3, 4
+REP_OK, REP_FAIL, REP_NOT_ALLOWED, REP_NET_UNREACH, REP_HOST_UNREACH = 0, 1, 2, 3, 4
 REP_REFUSED, REP_TTL, REP_CMD, REP_ATYP = 5, 6, 7, 8
 
 Reply = namedtuple('Reply', 'rep atyp addr port')
@@ -560,14 +574,7 @@ class SocksClient:
     """A raw SOCKS5 client connection to a Server (closed after the case)."""
 
     def __init__(self, server_address, source=None):
-        host = server_address[0]
-        self.sock = socket.socket(family_of(host))
-        defer(self.close)
-        if source:
-            self.sock.bind((source, 0))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(T.IO)
-        self.sock.connect(server_address)
+        self.sock = connect_to(server_address, source, nodelay=True)
 
     def close(self):
         self.sock.close()
@@ -636,12 +643,48 @@ class SocksClient:
               f'{what}: expected reply {hexs(error_reply(rep))}, got {hexs(got)}')
         self.wait_eof()
 
+    def read_reply4(self):
+        """An 8-byte SOCKS4 reply 00 CD DSTPORT DSTIP."""
+        r = self.recv_exact(8)
+        check(r[0] == 0, f'SOCKS4 reply version byte {r[0]} (reply {hexs(r)})')
+        return Reply4(r[1], socket.inet_ntop(socket.AF_INET, r[4:8]), struct.unpack('>H', r[2:4])[0])
+
+    def request4(self, cd, host, port, **kw):
+        self.send(socks4_request(cd, host, port, **kw))
+        return self.read_reply4()
+
+    def expect_reject4(self, what=''):
+        """The SOCKS4 rejection 00 5B 00 00 00 00 00 00, then the server closes."""
+        got = self.recv_exact(8)
+        check(got == SOCKS4_REJECT, f'{what}: expected reply {hexs(SOCKS4_REJECT)}, got {hexs(got)}')
+        self.wait_eof()
+
     def echo_check(self, data=None):
         """Send data through the tunnel to an echo target and get it back."""
         data = os.urandom(4096) if data is None else data
         self.send(data)
         got = self.recv_exact(len(data))
         check(got == data, 'echo mismatch')
+
+
+# ---------------------------------------------------------------- SOCKS4 / SOCKS4a
+
+S4_CONNECT, S4_BIND = 1, 2
+S4_GRANTED, S4_REJECTED = 0x5A, 0x5B
+SOCKS4_REJECT = bytes([0, S4_REJECTED, 0, 0, 0, 0, 0, 0])
+
+Reply4 = namedtuple('Reply4', 'cd addr port')
+
+
+def socks4_request(cd, host, port, userid=b'', domain=None, nul=True):
+    """VN=4 CD DSTPORT DSTIP USERID NUL [DOMAIN NUL]. With domain (SOCKS4a), host is the
+    0.0.0.x marker; nul=False leaves the last field unterminated."""
+    name = domain.encode() if isinstance(domain, str) else domain
+    userid = userid.encode() if isinstance(userid, str) else userid
+    msg = bytes([4, cd]) + struct.pack('>H', port) + socket.inet_pton(socket.AF_INET, host)
+    if name is None:
+        return msg + userid + (b'\0' if nul else b'')
+    return msg + userid + b'\0' + name + (b'\0' if nul else b'')
 
 
 def tunnel(server, host, port, user=None, password=None, source=None):

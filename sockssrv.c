@@ -69,7 +69,7 @@ struct client {
 struct session {
 	int fd;
 	union sockaddr_union addr;
-	const char *cmd;		/* "connect", "bind" or "udp" */
+	int cmd;			/* CMD_* */
 	char dst[256 + 8];		/* the requested NAME:PORT */
 	union sockaddr_union bound;	/* our end of the tunnel's socket */
 	union sockaddr_union peer;	/* the target's end */
@@ -208,6 +208,14 @@ rep_str(int rep)
 	};
 
 	return rep >= 0 && rep <= REP_ATYP_UNSUPPORTED ? str[rep] : "?";
+}
+
+/* a command's name, for logs */
+static const char *
+cmd_str(int cmd)
+{
+	return cmd == CMD_CONNECT ? "connect" : cmd == CMD_BIND ? "bind" :
+	    "udp";
 }
 
 /* the RFC 1928 reply code for a failed connect()'s errno */
@@ -816,16 +824,16 @@ handshake(struct session *s)
 	dst_str(&req, s->dst, sizeof s->dst);
 	switch (req.cmd) {
 	case CMD_CONNECT:
-		s->cmd = "connect";
+		s->cmd = CMD_CONNECT;
 		fd = do_connect(&c, s, &req);
 		break;
 	case CMD_BIND:
-		s->cmd = "bind";
+		s->cmd = CMD_BIND;
 		fd = do_bind(&c, s, &req);
 		break;
 	case CMD_UDP_ASSOCIATE:
 		if (c.version == 5) {
-			s->cmd = "udp";
+			s->cmd = CMD_UDP_ASSOCIATE;
 			fd = do_udp(&c, s, &req);
 			goto out;
 		}
@@ -838,7 +846,8 @@ handshake(struct session *s)
 	}
 	/* what the client sent after its request goes first */
 	if (fd >= 0 && send_all(fd, c.buf, c.len, now_ms() + connect_ms) < 0) {
-		log_line("client %s: %s %s: reset", c.name, s->cmd, s->dst);
+		log_line("client %s: %s %s: reset", c.name, cmd_str(s->cmd),
+		    s->dst);
 		close(fd);
 		fd = -1;
 	}
@@ -864,7 +873,7 @@ log_session(const struct session *s, enum relay_end end,
 	char name[SA_STRLEN], via[SA_STRLEN], to[SA_STRLEN];
 
 	log_line("client %s: %s %s via %s to %s: %s, %llu bytes up, "
-	    "%llu down", sa_str(&s->addr, name), s->cmd, s->dst,
+	    "%llu down", sa_str(&s->addr, name), cmd_str(s->cmd), s->dst,
 	    sa_str(&s->bound, via), sa_str(&s->peer, to), relay_end_str(end),
 	    st->up, st->down);
 }
@@ -897,7 +906,7 @@ serve(struct session *s)
 	tfd = handshake(s);
 	if (tfd < 0)
 		return;
-	if (!strcmp(s->cmd, "udp")) {
+	if (s->cmd == CMD_UDP_ASSOCIATE) {
 		udp_session(s, tfd);
 		return;
 	}

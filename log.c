@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Logging to stderr, a whole line per write(2). */
 #include <stdarg.h>
-#include <stdio.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "log.h"
 
 /* set once by main before any thread starts */
@@ -15,20 +15,16 @@ log_line(const char *fmt, ...)
 	/* no stdio stream: its lock and buffer are not needed for stderr */
 	char buf[512];
 	va_list ap;
-	int n;
+	size_t n;
 
 	if (log_quiet)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = fmt_vbuf(buf, sizeof buf - 1, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = sizeof buf - 2;
 	buf[n++] = '\n';
 	/* a lost log line is not worth more than a try */
-	if (write(2, buf, (size_t)n) < 0)
+	if (write(2, buf, n) < 0)
 		return;
 }
 

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "log.h"
 #include "relay.h"
 #include "sblist.h"
@@ -132,16 +133,48 @@ static const char usage_text[] =
 "  --udp-announce      address to tell UDP clients instead of our own\n"
 "  --udp-ports         port range for UDP relay sockets, e.g. 40000-40100\n";
 
+/* writes all n bytes of text to fd, as far as fd takes them */
+static void
+put_text(int fd, const char *text, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0 && ((w = write(fd, text, n)) > 0 ||
+	    (w < 0 && errno == EINTR)))
+		if (w > 0) {
+			text += w;
+			n -= (size_t)w;
+		}
+}
+
+/* a formatted message on fd: for start-up, before logging is set */
+static void
+say(int fd, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = fmt_vbuf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	put_text(fd, buf, n);
+}
+
 static void
 usage_error(const char *opt, const char *fmt, ...)
 {
+	char buf[512];
 	va_list ap;
+	size_t n;
 
-	fprintf(stderr, "microsocks: %s: ", opt);
+	n = fmt_buf(buf, sizeof buf - 1, "microsocks: %s: ", opt);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n += fmt_vbuf(buf + n, sizeof buf - 1 - n, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", usage_text);
+	buf[n++] = '\n';
+	put_text(2, buf, n);
+	put_text(2, usage_text, sizeof usage_text - 1);
 	exit(1);
 }
 
@@ -473,7 +506,7 @@ dst_str(const struct socks5_request *req, char *buf, size_t size)
 	char host[256];
 
 	if (req->atyp == ATYP_DOMAIN) {
-		snprintf(buf, size, "%s:%u",
+		fmt_buf(buf, size, "%s:%u",
 		    log_clean(host, sizeof host, req->host), req->port);
 		return;
 	}
@@ -1116,7 +1149,7 @@ listen_on(const char *host, unsigned short port)
 	err = errno;
 	freeaddrinfo(res);
 	if (fd < 0) {
-		fprintf(stderr, "microsocks: %s port %u: %s\n", host, port,
+		say(2, "microsocks: %s port %u: %s\n", host, port,
 		    strerror(err));
 		exit(1);
 	}
@@ -1154,11 +1187,11 @@ static const char *
 opt_name(char **argv, int longidx, int c, char *buf)
 {
 	if (longidx >= 0) {
-		snprintf(buf, 32, "--%s", long_options[longidx].name);
+		fmt_buf(buf, 32, "--%s", long_options[longidx].name);
 		return buf;
 	}
 	if (c > 0 && c < 256) {
-		snprintf(buf, 32, "-%c", c);
+		fmt_buf(buf, 32, "-%c", c);
 		return buf;
 	}
 	return argv[optind - 1];
@@ -1253,10 +1286,10 @@ main(int argc, char **argv)
 			parse_range("--udp-ports", optarg);
 			break;
 		case 'V':
-			printf("microsocks %s\n", VERSION);
+			say(1, "microsocks %s\n", VERSION);
 			return 0;
 		case 'h':
-			fputs(usage_text, stdout);
+			put_text(1, usage_text, sizeof usage_text - 1);
 			return 0;
 		case ':':
 			usage_error(opt_name(argv, longidx, optopt, optbuf),

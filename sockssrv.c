@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* microsocks, a small multithreaded SOCKS5 server: options, the accept
+/* microsocks, a small multithreaded SOCKS server: options, the accept
  * loop, and the client thread that runs the handshake and the relay. */
 #include <sys/socket.h>
 #include <errno.h>
@@ -9,7 +9,6 @@
 #include <malloc.h>
 #endif
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>

@@ -5,9 +5,9 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-SRCS = sockssrv.c server.c socks4.c socks5.c relay.c udp.c fmt.c log.c sblist.c thread.c
+SRCS = sockssrv.c server.c socks4.c socks5.c relay.c rules.c udp.c fmt.c log.c sblist.c thread.c
 OBJS = $(SRCS:.c=.o)
-UNIT_TESTS = tests/unit/fmt_test tests/unit/socks4_test tests/unit/socks5_test
+UNIT_TESTS = tests/unit/fmt_test tests/unit/rules_test tests/unit/socks4_test tests/unit/socks5_test
 
 CFLAGS ?= -O2
 override CFLAGS += -Wall -Wextra -std=c11
@@ -24,12 +24,13 @@ all: $(prog)
 $(prog): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-sockssrv.o: sockssrv.c fmt.h log.h relay.h sblist.h server.h socks4.h socks5.h thread.h udp.h
+sockssrv.o: sockssrv.c fmt.h log.h relay.h rules.h sblist.h server.h socks4.h socks5.h thread.h udp.h
 server.o: server.c fmt.h server.h
 fmt.o: fmt.c fmt.h
 socks4.o: socks4.c socks4.h socks5.h
 socks5.o: socks5.c socks5.h
 relay.o: relay.c relay.h server.h
+rules.o: rules.c rules.h server.h
 udp.o: udp.c udp.h relay.h server.h socks5.h
 log.o: log.c fmt.h log.h
 sblist.o: sblist.c sblist.h
@@ -37,6 +38,9 @@ thread.o: thread.c thread.h
 
 tests/unit/fmt_test: tests/unit/fmt_test.c tests/unit/unit.h fmt.c fmt.h server.c server.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/fmt_test.c fmt.c server.c
+
+tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c
 
 tests/unit/socks4_test: tests/unit/socks4_test.c tests/unit/unit.h socks4.c socks4.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks4_test.c socks4.c

@@ -22,6 +22,7 @@
 #include "fmt.h"
 #include "log.h"
 #include "relay.h"
+#include "rules.h"
 #include "sblist.h"
 #include "server.h"
 #include "socks4.h"
@@ -103,8 +104,12 @@ static int bind_ms = 60 * 1000;
 static union sockaddr_union udp_announce;
 static int have_udp_announce;
 static unsigned short udp_port_lo, udp_port_hi;
+/* address ranges of clients admitted (--allow), destinations refused
+ * (--deny) */
+static sblist *allow_rules, *deny_rules;
 
-/* clients that may skip authentication: -w, and -1 adds to it */
+/* ranges of clients that may skip authentication: -w, and -1 adds to
+ * it; under the lock */
 static sblist *auth_ips;
 static pthread_rwlock_t auth_ips_lock = PTHREAD_RWLOCK_INITIALIZER;
 
@@ -113,7 +118,8 @@ static const char usage_text[] =
 "                  [-b bindaddr] [-w ip[,ip...]] [--idle-timeout secs]\n"
 "                  [--handshake-timeout secs] [--connect-timeout secs]\n"
 "                  [--halfclose-timeout secs] [--bind-timeout secs]\n"
-"                  [--udp-announce addr] [--udp-ports lo-hi] [-V] [-h]\n"
+"                  [--udp-announce addr] [--udp-ports lo-hi]\n"
+"                  [--allow ranges] [--deny ranges] [-V] [-h]\n"
 "  -1  authenticate once: a client IP that passed user/password once\n"
 "      may use the proxy without authentication afterwards\n"
 "  -q  quiet: log nothing\n"
@@ -121,7 +127,7 @@ static const char usage_text[] =
 "  -p  port to listen on (default 1080, 0 picks a free one)\n"
 "  -u, -P  require this user name and password (RFC 1929)\n"
 "  -b  address to connect to targets from\n"
-"  -w  comma-separated client IPs that need no authentication\n"
+"  -w  comma-separated client IPs or ranges that need no authentication\n"
 "  --idle-timeout      close a tunnel idle this long (default 900)\n"
 "  --handshake-timeout drop a client that has not finished its\n"
 "                      SOCKS handshake in this time (default 10)\n"
@@ -130,7 +136,11 @@ static const char usage_text[] =
 "                      idle this long (default 60)\n"
 "  --bind-timeout      wait this long for the peer of a BIND (default 60)\n"
 "  --udp-announce      address to tell UDP clients instead of our own\n"
-"  --udp-ports         port range for UDP relay sockets, e.g. 40000-40100\n";
+"  --udp-ports         port range for UDP relay sockets, e.g. 40000-40100\n"
+"  --allow             admit clients only from these ranges, e.g.\n"
+"                      10.0.0.0/8,::1\n"
+"  --deny              never connect to these ranges, e.g.\n"
+"                      127.0.0.0/8,[::1],169.254.0.0/16,:25\n";
 
 /* writes all n bytes of text to fd, as far as fd takes them */
 static void
@@ -186,6 +196,14 @@ wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
+/* 1 when addr falls in one of the ranges of the list l (which may be
+ * NULL: an empty list) */
+static int
+in_rules(const sblist *l, const union sockaddr_union *addr)
+{
+	return l && rules_match(sblist_get(l, 0), sblist_getsize(l), addr);
+}
+
 /* 1 when the 256-byte, zero-padded secrets a and b are equal, taking the
  * same time wherever they differ */
 static int
@@ -202,14 +220,12 @@ secret_equal(const char *a, size_t alen, const char *b, size_t blen)
 static int
 is_whitelisted(const union sockaddr_union *addr)
 {
-	size_t i;
-	int found = 0;
+	int found;
 
 	if (!auth_ips)
 		return 0;
 	pthread_rwlock_rdlock(&auth_ips_lock);
-	for (i = 0; i < sblist_getsize(auth_ips) && !found; i++)
-		found = sa_same_ip(addr, sblist_get(auth_ips, i));
+	found = in_rules(auth_ips, addr);
 	pthread_rwlock_unlock(&auth_ips_lock);
 	return found;
 }
@@ -217,15 +233,17 @@ is_whitelisted(const union sockaddr_union *addr)
 static void
 whitelist_add(const union sockaddr_union *addr)
 {
+	struct rule r;
 	size_t i;
 
+	rule_from_addr(addr, &r);
 	pthread_rwlock_wrlock(&auth_ips_lock);
 	for (i = 0; i < sblist_getsize(auth_ips); i++)
-		if (sa_same_ip(addr, sblist_get(auth_ips, i)))
+		if (!memcmp(&r, sblist_get(auth_ips, i), sizeof r))
 			break;
 	/* out of memory only costs the client its next authentication */
 	if (i == sblist_getsize(auth_ips))
-		sblist_add(auth_ips, addr);
+		sblist_add(auth_ips, &r);
 	pthread_rwlock_unlock(&auth_ips_lock);
 }
 
@@ -279,7 +297,8 @@ static int
 rep_further(int a, int b)
 {
 	static const unsigned char rank[] = {
-		[REP_FAILURE] = 0, [REP_NET_UNREACH] = 1, [REP_HOST_UNREACH] = 2,
+		[REP_FAILURE] = 0, [REP_NOT_ALLOWED] = 0,
+		[REP_NET_UNREACH] = 1, [REP_HOST_UNREACH] = 2,
 		[REP_ATYP_UNSUPPORTED] = 0, [REP_TTL_EXPIRED] = 3,
 		[REP_REFUSED] = 4,
 	};
@@ -450,6 +469,35 @@ req_addr(const struct socks5_request *req, union sockaddr_union *u)
 	}
 }
 
+/* 1 when --deny refuses the address u, in whatever form it came */
+static int
+denied(const union sockaddr_union *u)
+{
+	union sockaddr_union plain = *u;
+
+	/* ::ffff:127.0.0.1 is 127.0.0.1 */
+	sa_unmap(&plain);
+	return in_rules(deny_rules, &plain);
+}
+
+/* one connect to dst, unless it is denied; or -1 with the reply code in
+ * *rep */
+static int
+try_connect(const union sockaddr_union *dst, const union sockaddr_union *from,
+    int *rep)
+{
+	int fd;
+
+	if (denied(dst)) {
+		*rep = REP_NOT_ALLOWED;
+		return -1;
+	}
+	fd = server_connect(dst, from, connect_ms);
+	if (fd < 0)
+		*rep = errno_to_rep(errno);
+	return fd;
+}
+
 /* Connects to the request's destination: every address that its name
  * resolves to in turn, those of -b's family first. Returns the fd, with
  * the address connected to in *peer; or -1 with the reply code in *rep. */
@@ -460,13 +508,11 @@ connect_target(const struct socks5_request *req, union sockaddr_union *peer,
 	struct addrinfo *res, *ai;
 	union sockaddr_union dst;
 	const union sockaddr_union *from = have_bind_addr ? &bind_addr : NULL;
-	int fd = -1, pass, first;
+	int fd = -1, pass, first, r;
 
 	if (req->atyp != ATYP_DOMAIN) {
 		req_addr(req, &dst);
-		fd = server_connect(&dst, from, connect_ms);
-		if (fd < 0)
-			*rep = errno_to_rep(errno);
+		fd = try_connect(&dst, from, rep);
 		*peer = dst;
 		return fd;
 	}
@@ -485,10 +531,9 @@ connect_target(const struct socks5_request *req, union sockaddr_union *peer,
 			    (pass == 0))
 				continue;
 			memcpy(&dst, ai->ai_addr, ai->ai_addrlen);
-			fd = server_connect(&dst, from, connect_ms);
+			fd = try_connect(&dst, from, &r);
 			if (fd < 0) {
-				*rep = first ? errno_to_rep(errno) :
-				    rep_further(*rep, errno_to_rep(errno));
+				*rep = first ? r : rep_further(*rep, r);
 				first = 0;
 			}
 		}
@@ -747,6 +792,10 @@ do_bind(struct conn *c, struct session *s, const struct socks5_request *req)
 		rep = REP_HOST_UNREACH;
 		goto fail;
 	}
+	if (denied(&want)) {
+		rep = REP_NOT_ALLOWED;
+		goto fail;
+	}
 	bind_local(c, want.sa.sa_family, &local);
 	lfd = socket(local.sa.sa_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -784,6 +833,7 @@ udp_options(struct udp_opts *o)
 	o->announce = have_udp_announce ? &udp_announce : NULL;
 	o->port_lo = udp_port_lo;
 	o->port_hi = udp_port_hi;
+	o->denied = denied;
 }
 
 /* UDP ASSOCIATE: opens the relay socket on the address the client
@@ -978,6 +1028,7 @@ accept_loop(int lfd)
 {
 	struct client cl;
 	socklen_t len;
+	char name[SA_STRLEN];
 	int fd, err, shortage = 0;
 	/* a spare fd, given up to refuse a client when there is none left */
 	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -1016,6 +1067,13 @@ accept_loop(int lfd)
 		}
 		cl.fd = fd;
 		sa_unmap(&cl.addr);
+		/* --allow: others go before a byte is read */
+		if (allow_rules && !in_rules(allow_rules, &cl.addr)) {
+			log_line("client %s: not allowed",
+			    sa_str(&cl.addr, name));
+			close(fd);
+			continue;
+		}
 		if (thread_start(client_thread, &cl, sizeof cl) < 0) {
 			err = errno;
 			close(fd);
@@ -1096,12 +1154,22 @@ parse_range(const char *opt, const char *s)
 	    65535);
 }
 
-/* -w: comma-separated addresses, every address of each name */
+static void
+add_or_die(sblist *l, const void *item)
+{
+	if (sblist_add(l, item) < 0) {
+		perror("microsocks");
+		exit(1);
+	}
+}
+
+/* -w: comma-separated address ranges, or names for all their addresses */
 static void
 parse_whitelist(const char *list)
 {
 	struct addrinfo *res, *ai;
 	union sockaddr_union u;
+	struct rule r;
 	char *copy, *tok, *save = NULL;
 
 	copy = strdup(list);
@@ -1114,20 +1182,58 @@ parse_whitelist(const char *list)
 		usage_error("-w", "empty entry in '%s'", list);
 	for (tok = strtok_r(copy, ",", &save); tok;
 	    tok = strtok_r(NULL, ",", &save)) {
+		/* a range, or a name for all its addresses */
+		if (rule_parse(tok, 0, &r) == 0) {
+			add_or_die(auth_ips, &r);
+			continue;
+		}
+		if (strchr(tok, '/'))
+			usage_error("-w", "'%s' is not an address range", tok);
 		resolve_or_die("-w", tok, &res);
 		for (ai = res; ai; ai = ai->ai_next) {
 			if (ai->ai_addrlen > sizeof u)
 				continue;
 			memcpy(&u, ai->ai_addr, ai->ai_addrlen);
 			sa_unmap(&u);
-			if (sblist_add(auth_ips, &u) < 0) {
-				perror("microsocks");
-				exit(1);
-			}
+			rule_from_addr(&u, &r);
+			add_or_die(auth_ips, &r);
 		}
 		freeaddrinfo(res);
 	}
 	free(copy);
+}
+
+/* --allow, --deny: comma-separated address ranges, with ports for the
+ * latter */
+static sblist *
+parse_rules(const char *opt, const char *list, int with_port)
+{
+	sblist *l = sblist_new(sizeof(struct rule), 8);
+	const char *p = list, *comma;
+	char entry[128];
+	struct rule r;
+	size_t n;
+
+	if (!l) {
+		perror("microsocks");
+		exit(1);
+	}
+	for (;;) {
+		comma = strchr(p, ',');
+		n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n == 0 || n >= sizeof entry)
+			usage_error(opt, "bad entry in '%s'", list);
+		memcpy(entry, p, n);
+		entry[n] = '\0';
+		if (rule_parse(entry, with_port, &r) < 0)
+			usage_error(opt, "'%s' is not an address range%s", entry,
+			    with_port ? " (with [brackets] for IPv6 and a port)" :
+			    "");
+		add_or_die(l, &r);
+		if (!comma)
+			return l;
+		p = comma + 1;
+	}
 }
 
 static int
@@ -1166,6 +1272,8 @@ enum {
 	OPT_BIND,
 	OPT_UDP_ANNOUNCE,
 	OPT_UDP_PORTS,
+	OPT_ALLOW,
+	OPT_DENY,
 };
 
 static const struct option long_options[] = {
@@ -1176,6 +1284,8 @@ static const struct option long_options[] = {
 	{ "bind-timeout", required_argument, NULL, OPT_BIND },
 	{ "udp-announce", required_argument, NULL, OPT_UDP_ANNOUNCE },
 	{ "udp-ports", required_argument, NULL, OPT_UDP_PORTS },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "deny", required_argument, NULL, OPT_DENY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -1284,6 +1394,12 @@ main(int argc, char **argv)
 		case OPT_UDP_PORTS:
 			parse_range("--udp-ports", optarg);
 			break;
+		case OPT_ALLOW:
+			allow_rules = parse_rules("--allow", optarg, 0);
+			break;
+		case OPT_DENY:
+			deny_rules = parse_rules("--deny", optarg, 1);
+			break;
 		case 'V':
 			say(1, "microsocks %s\n", VERSION);
 			return 0;
@@ -1310,7 +1426,7 @@ main(int argc, char **argv)
 	if (whitelist && !auth_required)
 		usage_error("-w", "needs -u and -P");
 	if (auth_once || whitelist) {
-		auth_ips = sblist_new(sizeof(union sockaddr_union), 8);
+		auth_ips = sblist_new(sizeof(struct rule), 8);
 		if (!auth_ips) {
 			perror("microsocks");
 			return 1;

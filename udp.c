@@ -229,7 +229,7 @@ from_client(struct assoc *a, size_t n, const union sockaddr_union *src)
 	}
 	/* no fragments: RFC 1928 lets a server drop them */
 	if (socks5_parse_udp(p, n, &req, &frag, &hlen) != PARSE_DONE ||
-	    frag != 0 || dest_addr(a, &req, &dst) < 0)
+	    frag != 0 || dest_addr(a, &req, &dst) < 0 || a->o->denied(&dst))
 		return;
 	fd = out_socket(a, &dst);
 	if (fd < 0 || sendto(fd, p + hlen, n - hlen, 0, &dst.sa,

@@ -11,6 +11,7 @@ struct udp_opts {
 	const union sockaddr_union *bindaddr;	/* -b, or NULL */
 	const union sockaddr_union *announce;	/* --udp-announce, or NULL */
 	unsigned short port_lo, port_hi;	/* --udp-ports; 0: any */
+	int (*denied)(const union sockaddr_union *);	/* --deny */
 };
 
 /* Opens an association's relay socket on local's IP address (its port

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of address ranges: parsing, good and bad, and matching. */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "rules.h"
+#include "unit.h"
+
+static union sockaddr_union
+addr(const char *ip, unsigned short port)
+{
+	union sockaddr_union u;
+
+	memset(&u, 0, sizeof u);
+	if (inet_pton(AF_INET, ip, &u.v4.sin_addr) == 1) {
+		u.v4.sin_family = AF_INET;
+		u.v4.sin_port = htons(port);
+	} else {
+		u.v6.sin6_family = AF_INET6;
+		inet_pton(AF_INET6, ip, &u.v6.sin6_addr);
+		u.v6.sin6_port = htons(port);
+	}
+	return u;
+}
+
+/* 1 when the range s (parsed with_port) holds ip:port */
+static int
+holds(const char *s, int with_port, const char *ip, unsigned short port)
+{
+	struct rule r;
+	union sockaddr_union u = addr(ip, port);
+
+	CHECK(rule_parse(s, with_port, &r) == 0);
+	return rules_match(&r, 1, &u);
+}
+
+static void
+test_ranges(void)
+{
+	CHECK(holds("10.0.0.0/8", 0, "10.255.1.2", 1));
+	CHECK(!holds("10.0.0.0/8", 0, "11.0.0.1", 1));
+	CHECK(holds("192.168.1.7", 0, "192.168.1.7", 9));
+	CHECK(!holds("192.168.1.7", 0, "192.168.1.8", 9));
+	CHECK(holds("127.0.0.0/30", 0, "127.0.0.3", 1));
+	CHECK(!holds("127.0.0.0/30", 0, "127.0.0.4", 1));
+	CHECK(holds("0.0.0.0/0", 0, "8.8.8.8", 1));
+	CHECK(!holds("0.0.0.0/0", 0, "::1", 1));
+	CHECK(holds("::1", 0, "::1", 1));
+	CHECK(!holds("::1", 0, "::2", 1));
+	CHECK(holds("fe80::/10", 0, "febf::1", 1));
+	CHECK(!holds("fe80::/10", 0, "fec0::1", 1));
+	CHECK(!holds("::1/128", 0, "127.0.0.1", 1));
+}
+
+static void
+test_ports(void)
+{
+	CHECK(holds(":25", 1, "1.2.3.4", 25));
+	CHECK(holds(":25", 1, "::1", 25));
+	CHECK(!holds(":25", 1, "1.2.3.4", 26));
+	CHECK(holds("169.254.0.0/16:80", 1, "169.254.169.254", 80));
+	CHECK(!holds("169.254.0.0/16:80", 1, "169.254.169.254", 81));
+	CHECK(holds("169.254.0.0/16", 1, "169.254.169.254", 81));
+	CHECK(holds("[::1]", 1, "::1", 5));
+	CHECK(holds("[::1]:25", 1, "::1", 25));
+	CHECK(!holds("[::1]:25", 1, "::1", 26));
+	CHECK(holds("[fd00::]/8:25", 1, "fdff::9", 25));
+	CHECK(!holds("[fd00::]/8:25", 1, "fe00::9", 25));
+	CHECK(holds("[::]/0", 1, "2001:db8::1", 1));
+}
+
+static void
+test_bad(void)
+{
+	static const char *const bad[] = {
+		"", "1.2.3", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x",
+		"::1/129", "host.example", "1.2.3.4/8/8", " 1.2.3.4",
+	};
+	static const char *const bad_port[] = {
+		"::1:25", "[::1:25", "[::1]x", "[::1]/129", "[1.2.3.4]",
+		"1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:", ":", ":x",
+		"[::1]:", "[::1]/64x", "1.2.3.4:25:26",
+	};
+	struct rule r;
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK(rule_parse(bad[i], 0, &r) < 0);
+		CHECK(rule_parse(bad[i], 1, &r) < 0);
+	}
+	for (i = 0; i < sizeof bad_port / sizeof bad_port[0]; i++)
+		CHECK(rule_parse(bad_port[i], 1, &r) < 0);
+	/* without ports, a colon is IPv6's */
+	CHECK(rule_parse("::1", 0, &r) == 0 && r.family == AF_INET6);
+	CHECK(rule_parse("1.2.3.4:25", 0, &r) < 0);
+}
+
+static void
+test_from_addr(void)
+{
+	union sockaddr_union u = addr("10.1.2.3", 7), v = addr("10.1.2.4", 7);
+	struct rule r;
+
+	rule_from_addr(&u, &r);
+	CHECK(rules_match(&r, 1, &u) && !rules_match(&r, 1, &v));
+	CHECK(!rules_match(&r, 0, &u));
+}
+
+int
+main(void)
+{
+	run("rules/ranges", test_ranges);
+	run("rules/ports", test_ports);
+	run("rules/bad", test_bad);
+	run("rules/from_addr", test_from_addr);
+	return unit_summary();
+}

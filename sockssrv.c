@@ -1204,17 +1204,16 @@ parse_whitelist(const char *list)
 }
 
 /* --allow, --deny: comma-separated address ranges, with ports for the
- * latter */
+ * latter, added to the list l (NULL: a new one); returns the list */
 static sblist *
-parse_rules(const char *opt, const char *list, int with_port)
+parse_rules(const char *opt, const char *list, int with_port, sblist *l)
 {
-	sblist *l = sblist_new(sizeof(struct rule), 8);
 	const char *p = list, *comma;
 	char entry[128];
 	struct rule r;
 	size_t n;
 
-	if (!l) {
+	if (!l && !(l = sblist_new(sizeof(struct rule), 8))) {
 		perror("microsocks");
 		exit(1);
 	}
@@ -1234,6 +1233,15 @@ parse_rules(const char *opt, const char *list, int with_port)
 			return l;
 		p = comma + 1;
 	}
+}
+
+/* 1 for 127.0.0.0/8 and ::1 */
+static int
+is_loopback(const union sockaddr_union *u)
+{
+	if (u->sa.sa_family == AF_INET)
+		return (ntohl(u->v4.sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&u->v6.sin6_addr);
 }
 
 static int
@@ -1259,8 +1267,13 @@ listen_on(const char *host, unsigned short port)
 		exit(1);
 	}
 	len = sizeof u;
-	if (getsockname(fd, &u.sa, &len) == 0)
+	if (getsockname(fd, &u.sa, &len) == 0) {
 		log_line("microsocks: listening on %s", sa_str(&u, name));
+		if (!auth_required && !allow_rules && !is_loopback(&u))
+			log_line("microsocks: warning: an open proxy: anyone "
+			    "who reaches %s may use it; see -u, -P, --allow",
+			    name);
+	}
 	return fd;
 }
 
@@ -1328,7 +1341,9 @@ parse_timeout(const char *opt, const char *s)
 int
 main(int argc, char **argv)
 {
-	const char *listenip = "0.0.0.0", *whitelist = NULL;
+	const char *listenip = "0.0.0.0";
+	sblist *whitelists = NULL;
+	size_t i;
 	char optbuf[32];
 	long port = 1080;
 	int c, longidx, lfd, pass_given = 0;
@@ -1368,7 +1383,13 @@ main(int argc, char **argv)
 			wipe(optarg, auth_plen);
 			break;
 		case 'w':
-			whitelist = optarg;
+			/* parsed once -u and -1 are known; each adds */
+			if (!whitelists)
+				whitelists = sblist_new(sizeof(char *), 4);
+			if (!whitelists || sblist_add(whitelists, &optarg) < 0) {
+				perror("microsocks");
+				return 1;
+			}
 			break;
 		case OPT_IDLE:
 			idle_ms = parse_timeout("--idle-timeout", optarg);
@@ -1395,10 +1416,12 @@ main(int argc, char **argv)
 			parse_range("--udp-ports", optarg);
 			break;
 		case OPT_ALLOW:
-			allow_rules = parse_rules("--allow", optarg, 0);
+			allow_rules = parse_rules("--allow", optarg, 0,
+			    allow_rules);
 			break;
 		case OPT_DENY:
-			deny_rules = parse_rules("--deny", optarg, 1);
+			deny_rules = parse_rules("--deny", optarg, 1,
+			    deny_rules);
 			break;
 		case 'V':
 			say(1, "microsocks %s\n", VERSION);
@@ -1423,17 +1446,18 @@ main(int argc, char **argv)
 		usage_error("-P", "needs -u");
 	if (auth_once && !auth_required)
 		usage_error("-1", "needs -u and -P");
-	if (whitelist && !auth_required)
+	if (whitelists && !auth_required)
 		usage_error("-w", "needs -u and -P");
-	if (auth_once || whitelist) {
+	if (auth_once || whitelists) {
 		auth_ips = sblist_new(sizeof(struct rule), 8);
 		if (!auth_ips) {
 			perror("microsocks");
 			return 1;
 		}
 	}
-	if (whitelist)
-		parse_whitelist(whitelist);
+	for (i = 0; whitelists && i < sblist_getsize(whitelists); i++)
+		parse_whitelist(*(char **)sblist_get(whitelists, i));
+	sblist_free(whitelists);
 
 	/* a client gone while we write is an error return, not a signal */
 	signal(SIGPIPE, SIG_IGN);

@@ -1468,6 +1468,7 @@ def proxychains_python():
 
 
 import udp  # noqa: E402,F401 -- tests/udp.py: the UDP ASSOCIATE cases, registered with @case
+import rules  # noqa: E402,F401 -- tests/rules.py: the access-rule cases (-w ranges, --allow, --deny)
 
 
 # ================================================================ runner

@@ -3,7 +3,6 @@
  * libc's snprintf() and inet_ntop(). */
 #include <arpa/inet.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,29 +26,17 @@ test_conversions(void)
 	CHECK(!strcmp(mine, "0 0"));
 }
 
-/* fmt_buf() without the compiler's format checks, for formats it would
- * rightly warn about */
-static size_t
-unchecked(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = fmt_vbuf(buf, size, fmt, ap);
-	va_end(ap);
-	return n;
-}
-
 static void
 test_cut(void)
 {
+	size_t (*unchecked)(char *, size_t, const char *, ...) = fmt_buf;
 	char buf[8];
 
 	CHECK(fmt_buf(buf, sizeof buf, "%s", "0123456789") == 7);
 	CHECK(!strcmp(buf, "0123456"));
 	CHECK(fmt_buf(buf, 1, "%s", "x") == 0 && buf[0] == '\0');
-	/* a stray % at the end is dropped, not read past */
+	/* a stray % at the end is dropped, not read past; called through a
+	 * pointer, which the compiler's format check does not follow */
 	CHECK(unchecked(buf, sizeof buf, "ab%") == 2 && !strcmp(buf, "ab"));
 }
 

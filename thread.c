@@ -261,6 +261,10 @@ thread_start(void (*fn)(void *), const void *arg, size_t len)
 	struct thread *t;
 	int err;
 
+	if (len > THREAD_ARGSIZE) {
+		errno = EINVAL;
+		return -1;
+	}
 	pthread_mutex_lock(&lock);
 	busy++;
 	idled = 0;

@@ -5,9 +5,11 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-SRCS = sockssrv.c server.c socks4.c socks5.c relay.c rules.c udp.c fmt.c log.c sblist.c thread.c
+SRCS = sockssrv.c args.c clients.c fmt.c log.c relay.c rules.c sblist.c server.c socks4.c socks5.c systemd.c thread.c udp.c users.c
 OBJS = $(SRCS:.c=.o)
-UNIT_TESTS = tests/unit/fmt_test tests/unit/rules_test tests/unit/socks4_test tests/unit/socks5_test
+UNIT_TESTS = tests/unit/args_test tests/unit/fmt_test tests/unit/log_test \
+	tests/unit/rules_test tests/unit/socks4_test tests/unit/socks5_test \
+	tests/unit/users_test
 
 CFLAGS ?= -O2
 override CFLAGS += -Wall -Wextra -std=c11
@@ -24,20 +26,33 @@ all: $(prog)
 $(prog): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-sockssrv.o: sockssrv.c fmt.h log.h relay.h rules.h sblist.h server.h socks4.h socks5.h thread.h udp.h
-server.o: server.c fmt.h server.h
+sockssrv.o: sockssrv.c args.h clients.h fmt.h log.h relay.h rules.h sblist.h server.h socks4.h socks5.h systemd.h thread.h udp.h users.h
+args.o: args.c args.h
+clients.o: clients.c clients.h server.h
 fmt.o: fmt.c fmt.h
-socks4.o: socks4.c socks4.h socks5.h
-socks5.o: socks5.c socks5.h
+log.o: log.c fmt.h log.h server.h
 relay.o: relay.c relay.h server.h
 rules.o: rules.c rules.h server.h
-udp.o: udp.c udp.h relay.h server.h socks5.h
-log.o: log.c fmt.h log.h
 sblist.o: sblist.c sblist.h
+server.o: server.c fmt.h server.h
+socks4.o: socks4.c socks4.h socks5.h
+socks5.o: socks5.c socks5.h
+systemd.o: systemd.c args.h systemd.h
 thread.o: thread.c thread.h
+udp.o: udp.c udp.h relay.h server.h socks5.h
+users.o: users.c users.h
 
 tests/unit/fmt_test: tests/unit/fmt_test.c tests/unit/unit.h fmt.c fmt.h server.c server.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/fmt_test.c fmt.c server.c
+
+tests/unit/args_test: tests/unit/args_test.c tests/unit/unit.h args.c args.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/args_test.c args.c
+
+tests/unit/log_test: tests/unit/log_test.c tests/unit/unit.h log.c log.h fmt.c fmt.h server.c server.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/log_test.c log.c fmt.c server.c $(LDLIBS)
+
+tests/unit/users_test: tests/unit/users_test.c tests/unit/unit.h users.c users.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/users_test.c users.c $(LDLIBS)
 
 tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c
@@ -66,7 +81,7 @@ tsan:
 static: $(prog)-static
 
 $(prog)-static: $(SRCS) *.h Makefile
-	$(MUSL_CC) -static -Os -s -fno-asynchronous-unwind-tables $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
+	$(MUSL_CC) -static -Os -s -fno-asynchronous-unwind-tables -Wl,-z,noseparate-code $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
 	@echo "$@: $$(wc -c < $@) bytes"
 
 check: $(prog)
@@ -77,9 +92,16 @@ install: $(prog)
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
 	install -m 755 $(prog) $(DESTDIR)$(bindir)/$(prog)
 	install -m 644 $(prog).1 $(DESTDIR)$(mandir)/man1/$(prog).1
+	install -d $(DESTDIR)$(prefix)/lib/systemd/system
+	for u in $(prog).service $(prog).socket; do \
+		sed 's|@bindir@|$(bindir)|g' $$u > $(DESTDIR)$(prefix)/lib/systemd/system/$$u && \
+		chmod 644 $(DESTDIR)$(prefix)/lib/systemd/system/$$u || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/$(prog) $(DESTDIR)$(mandir)/man1/$(prog).1
+	rm -f $(DESTDIR)$(prefix)/lib/systemd/system/$(prog).service \
+		$(DESTDIR)$(prefix)/lib/systemd/system/$(prog).socket
 
 clean:
 	rm -f $(prog) $(prog)-static $(OBJS) $(UNIT_TESTS)

@@ -1,24 +1,72 @@
 /* SPDX-License-Identifier: MIT */
-/* Logging to stderr, a whole line per write(2). */
+/* Logging to stderr or syslog, a whole line per write, and the session
+ * line's format. */
 #ifndef LOG_H
 #define LOG_H
 
 #include <stddef.h>
 
+#include "server.h"
+
+/* levels, as syslog(3) numbers them */
+#define LOG_L_ERR 3
+#define LOG_L_WARNING 4
+#define LOG_L_NOTICE 5
+#define LOG_L_INFO 6
+
 extern int log_quiet;
 
-/* Formats one line (a newline is added) and writes it to stderr at once,
- * so that lines of different threads never interleave. Long lines are cut.
- * Does nothing when log_quiet is set. */
-void log_line(const char *fmt, ...)
+/* From now on, times in the session line are local, in the zone of TZ
+ * or /etc/localtime (a TZif file), rather than UTC. Returns 0, or -1
+ * when the zone cannot be read. */
+int log_local_zone(void);
+
+/* From now on, log to syslog through /dev/log; -1 when it cannot be
+ * reached, with errno set. */
+int log_to_syslog(void);
+
+/* Formats one line (a newline is added) and writes it at once, so that
+ * lines of different threads never interleave. Long lines are cut. Does
+ * nothing when log_quiet is set. */
+void log_msg(int level, const char *fmt, ...)
 #ifdef __GNUC__
-    __attribute__((format(printf, 1, 2)))
+    __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+#define log_line(...) log_msg(LOG_L_INFO, __VA_ARGS__)
 
 /* Copies src into dst (size bytes) with every byte that is not printable
  * ASCII shown as '?', so that client-chosen names cannot forge log lines.
  * Returns dst. */
 char *log_clean(char *dst, size_t size, const char *src);
+
+/* what a session line tells */
+struct log_session {
+	long long end_ms;	/* wall clock, ms since 1970 */
+	long long duration_ms;
+	const union sockaddr_union *client;
+	const char *user;	/* NULL: none */
+	const char *cmd;	/* "CONNECT", ...; NULL: no request */
+	const char *dst;	/* HOST:PORT requested; NULL: none */
+	const union sockaddr_union *peer;	/* NULL: none */
+	const union sockaddr_union *bound;	/* NULL: none */
+	unsigned listen_port;
+	int rep;		/* reply code sent, -1: none */
+	const char *reason;
+	unsigned long long up, down;
+};
+
+/* the default session line format */
+#define LOG_FORMAT \
+	"%i client %a user %U %N %h to %A reply %E (%T) up %O down %I bytes %Dms"
+
+/* 0 when fmt is a session line format, or -1 with *bad at the first
+ * '%' that is not understood */
+int logfmt_check(const char *fmt, const char **bad);
+
+/* formats the session line s after fmt into buf; returns its length */
+size_t logfmt(char *buf, size_t size, const char *fmt,
+    const struct log_session *s);
 
 #endif /* LOG_H */

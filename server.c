@@ -120,7 +120,8 @@ server_listen(const struct addrinfo *ai)
 {
 	int fd, one = 1, saved;
 
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ai->ai_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	/* accepted sockets inherit TCP_NODELAY: the relay copies what each
@@ -139,8 +140,22 @@ server_listen(const struct addrinfo *ai)
 }
 
 int
+server_bind_device(int fd, const char *dev)
+{
+#ifdef SO_BINDTODEVICE
+	return setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev,
+	    (socklen_t)strlen(dev) + 1);
+#else
+	(void)fd;
+	(void)dev;
+	errno = ENOPROTOOPT;
+	return -1;
+#endif
+}
+
+int
 server_connect(const union sockaddr_union *dst,
-    const union sockaddr_union *bindaddr, int timeout_ms)
+    const union sockaddr_union *bindaddr, const char *dev, int timeout_ms)
 {
 	struct pollfd pfd;
 	long long deadline = now_ms() + timeout_ms;
@@ -153,6 +168,8 @@ server_connect(const union sockaddr_union *dst,
 		return -1;
 	/* the relay copies what each end wrote; let the ends do the batching */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (dev && server_bind_device(fd, dev) < 0)
+		goto fail;
 	if (bindaddr && bindaddr->sa.sa_family == dst->sa.sa_family) {
 #ifdef IP_BIND_ADDRESS_NO_PORT
 		/* pick the port at connect(), so that one bind address can

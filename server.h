@@ -29,14 +29,19 @@ char *sa_str(const union sockaddr_union *u, char *buf);
 int server_resolve(const char *host, unsigned short port, int flags,
     struct addrinfo **res);
 
-/* a listening socket on ai; returns the fd, or -1 with errno set */
+/* a non-blocking listening socket on ai; returns the fd, or -1 with
+ * errno set */
 int server_listen(const struct addrinfo *ai);
 
 /* Connects to dst from bindaddr (when not NULL and of dst's family),
- * waiting at most timeout_ms. Returns a non-blocking fd, or -1 with errno
+ * through the interface dev (when not NULL), waiting at most timeout_ms. Returns a non-blocking fd, or -1 with errno
  * set (ETIMEDOUT when the wait ran out). */
 int server_connect(const union sockaddr_union *dst,
-    const union sockaddr_union *bindaddr, int timeout_ms);
+    const union sockaddr_union *bindaddr, const char *dev, int timeout_ms);
+
+/* binds fd to the network interface dev (SO_BINDTODEVICE); 0, or -1
+ * with errno set, ENOPROTOOPT where the system has no such option */
+int server_bind_device(int fd, const char *dev);
 
 /* milliseconds of a monotonic clock */
 long long now_ms(void);

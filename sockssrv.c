@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <net/if.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -12,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
+#include "clients.h"
 #include "fmt.h"
 #include "log.h"
 #include "relay.h"
@@ -27,8 +31,10 @@
 #include "server.h"
 #include "socks4.h"
 #include "socks5.h"
+#include "systemd.h"
 #include "thread.h"
 #include "udp.h"
+#include "users.h"
 
 #define VERSION "1.1.0"
 
@@ -60,8 +66,12 @@
 /* how long an error reply may wait for the client to read it */
 #define REPLY_LINGER_MS 1000
 
+/* listening sockets at most: -i given so often, or passed by systemd */
+#define MAX_LISTEN 32
+
 struct client {
 	int fd;
+	long long start;
 	union sockaddr_union addr;
 };
 
@@ -70,7 +80,12 @@ struct client {
 struct session {
 	int fd;
 	union sockaddr_union addr;
-	int cmd;			/* CMD_* */
+	int cmd;			/* CMD_*, 0: no request read */
+	int rep;			/* the last reply code sent, -1: none */
+	int auth_failed;
+	const char *why;		/* how it ended */
+	char *user;			/* malloc'd, NULL: none */
+	long long start;		/* now_ms() at accept */
 	char dst[256 + 8];		/* the requested NAME:PORT */
 	union sockaddr_union bound;	/* our end of the tunnel's socket */
 	union sockaddr_union peer;	/* the target's end */
@@ -79,8 +94,8 @@ struct session {
 /* a client connection during the handshake */
 struct conn {
 	int fd;
+	struct session *s;
 	const union sockaddr_union *addr;
-	char name[SA_STRLEN];		/* the client's ADDR:PORT */
 	long long deadline;		/* of the handshake */
 	int version;			/* 4 or 5: SOCKS4(a) or SOCKS5 */
 	int sent;			/* we spoke last */
@@ -89,11 +104,19 @@ struct conn {
 };
 
 /* configuration: set by main before the first thread starts */
-/* zero-padded to 256 bytes, as secret_equal() compares them */
+/* -u, -P: zero-padded to 256 bytes, as users_secret_equal() compares */
 static char auth_user[256], auth_pass[256];
-static int auth_required;
+static int auth_required, have_user;
 static size_t auth_ulen, auth_plen;
 static int auth_once;
+static long once_ttl_ms = 3600 * 1000L;
+static size_t once_max = 1024;
+static const char *users_path;
+static const char *bind_device;
+static const char *log_format = LOG_FORMAT;
+static int log_format_port;	/* it has %p */
+static int grace_ms = 10 * 1000;
+static long max_clients, max_per_ip;
 static union sockaddr_union bind_addr;
 static int have_bind_addr;
 static int idle_ms = 15 * 60 * 1000;
@@ -108,39 +131,57 @@ static unsigned short udp_port_lo, udp_port_hi;
  * (--deny) */
 static sblist *allow_rules, *deny_rules;
 
-/* ranges of clients that may skip authentication: -w, and -1 adds to
- * it; under the lock */
+/* ranges of clients that may skip authentication (-w) */
 static sblist *auth_ips;
-static pthread_rwlock_t auth_ips_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* the users of --users, replaced by SIGHUP; under the lock */
+static struct users *users;
+static pthread_rwlock_t users_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* -1: clients that authenticated, by address, for as long as they use
+ * the proxy at least every once_ttl_ms; under the lock */
+struct once {
+	struct rule ip;
+	long long used;			/* now_ms() */
+	unsigned long long order;	/* of use, for the least recent */
+};
+static struct once *once_list;
+static size_t once_n, once_cap;
+static unsigned long long once_order;
+static pthread_mutex_t once_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char usage_text[] =
-"usage: microsocks [-1] [-q] [-i listenip] [-p port] [-u user -P password]\n"
-"                  [-b bindaddr] [-w ip[,ip...]] [--idle-timeout secs]\n"
-"                  [--handshake-timeout secs] [--connect-timeout secs]\n"
-"                  [--halfclose-timeout secs] [--bind-timeout secs]\n"
-"                  [--udp-announce addr] [--udp-ports lo-hi]\n"
-"                  [--allow ranges] [--deny ranges] [-V] [-h]\n"
+"usage: microsocks [-1] [-q] [-i listenip[:port]]... [-p port]\n"
+"                  [-u user -P password] [-b bindaddr] [-w ip[,ip...]]\n"
+"                  [long options] [-V] [-h]\n"
 "  -1  authenticate once: a client IP that passed user/password once\n"
 "      may use the proxy without authentication afterwards\n"
 "  -q  quiet: log nothing\n"
-"  -i  address to listen on (default 0.0.0.0)\n"
+"  -i  address to listen on (default 0.0.0.0), may be repeated\n"
 "  -p  port to listen on (default 1080, 0 picks a free one)\n"
 "  -u, -P  require this user name and password (RFC 1929)\n"
 "  -b  address to connect to targets from\n"
 "  -w  comma-separated client IPs or ranges that need no authentication\n"
-"  --idle-timeout      close a tunnel idle this long (default 900)\n"
-"  --handshake-timeout drop a client that has not finished its\n"
-"                      SOCKS handshake in this time (default 10)\n"
-"  --connect-timeout   give up on a target address after this (default 10)\n"
-"  --halfclose-timeout after one side finished sending, close a tunnel\n"
-"                      idle this long (default 60)\n"
-"  --bind-timeout      wait this long for the peer of a BIND (default 60)\n"
-"  --udp-announce      address to tell UDP clients instead of our own\n"
-"  --udp-ports         port range for UDP relay sockets, e.g. 40000-40100\n"
-"  --allow             admit clients only from these ranges, e.g.\n"
-"                      10.0.0.0/8,::1\n"
-"  --deny              never connect to these ranges, e.g.\n"
-"                      127.0.0.0/8,[::1],169.254.0.0/16,:25\n";
+"  --users file          more users, a user:password line each\n"
+"  --auth-once-ttl secs  -1 forgets an IP unused this long (3600)\n"
+"  --auth-once-max n     -1 remembers this many IPs (1024)\n"
+"  --allow ranges        admit clients only from these, e.g. 10.0.0.0/8\n"
+"  --deny ranges         never connect to these, e.g.\n"
+"                        127.0.0.0/8,[::1],169.254.0.0/16,:25\n"
+"  --max-clients n       clients at once, in all\n"
+"  --max-per-ip n        clients at once from one address\n"
+"  --bind-interface if   connect to targets through this interface\n"
+"  --idle-timeout secs   close a tunnel idle this long (900)\n"
+"  --handshake-timeout secs  time for the SOCKS handshake (10)\n"
+"  --connect-timeout secs    time for each target address (10)\n"
+"  --halfclose-timeout secs  idle time after one side's end (60)\n"
+"  --bind-timeout secs   wait this long for the peer of a BIND (60)\n"
+"  --udp-announce addr   address to tell UDP clients instead of ours\n"
+"  --udp-ports lo-hi     port range for UDP relay sockets\n"
+"  --log-format fmt      session line, with %-macros (see the manual)\n"
+"  --log-time utc|local  times of the session line (utc)\n"
+"  --syslog              log to syslog instead of stderr\n"
+"  --grace secs          on SIGTERM, let tunnels finish this long (10)\n";
 
 /* writes all n bytes of text to fd, as far as fd takes them */
 static void
@@ -204,47 +245,97 @@ in_rules(const sblist *l, const union sockaddr_union *addr)
 	return l && rules_match(sblist_get(l, 0), sblist_getsize(l), addr);
 }
 
-/* 1 when the 256-byte, zero-padded secrets a and b are equal, taking the
- * same time wherever they differ */
+/* -1: 1 when addr authenticated within the time to live, which starts
+ * anew; an entry found stale goes */
 static int
-secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+once_admits(const union sockaddr_union *addr)
 {
-	volatile unsigned char d = alen != blen;
+	struct rule r;
+	long long now = now_ms();
 	size_t i;
+	int found = 0;
 
-	for (i = 0; i < 256; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
-static int
-is_whitelisted(const union sockaddr_union *addr)
-{
-	int found;
-
-	if (!auth_ips)
-		return 0;
-	pthread_rwlock_rdlock(&auth_ips_lock);
-	found = in_rules(auth_ips, addr);
-	pthread_rwlock_unlock(&auth_ips_lock);
+	rule_from_addr(addr, &r);
+	pthread_mutex_lock(&once_lock);
+	for (i = 0; i < once_n; i++) {
+		if (memcmp(&once_list[i].ip, &r, sizeof r))
+			continue;
+		if (now - once_list[i].used > once_ttl_ms) {
+			once_list[i] = once_list[--once_n];
+		} else {
+			once_list[i].used = now;
+			once_list[i].order = ++once_order;
+			found = 1;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&once_lock);
 	return found;
 }
 
+/* -1: remembers that addr authenticated; when the list is full, the
+ * entry used least recently makes room */
 static void
-whitelist_add(const union sockaddr_union *addr)
+once_add(const union sockaddr_union *addr)
 {
+	struct once *grown;
 	struct rule r;
-	size_t i;
+	size_t i, lru = 0, cap;
 
 	rule_from_addr(addr, &r);
-	pthread_rwlock_wrlock(&auth_ips_lock);
-	for (i = 0; i < sblist_getsize(auth_ips); i++)
-		if (!memcmp(&r, sblist_get(auth_ips, i), sizeof r))
+	pthread_mutex_lock(&once_lock);
+	for (i = 0; i < once_n; i++) {
+		if (!memcmp(&once_list[i].ip, &r, sizeof r))
 			break;
-	/* out of memory only costs the client its next authentication */
-	if (i == sblist_getsize(auth_ips))
-		sblist_add(auth_ips, &r);
-	pthread_rwlock_unlock(&auth_ips_lock);
+		if (once_list[i].order < once_list[lru].order)
+			lru = i;
+	}
+	if (i == once_n && once_n == once_max) {
+		i = lru;
+	} else if (i == once_n) {
+		if (once_n == once_cap) {
+			cap = once_cap ? once_cap * 2 : 16;
+			if (cap > once_max)
+				cap = once_max;
+			grown = realloc(once_list, cap * sizeof *grown);
+			/* out of memory only costs the client its next
+			 * authentication */
+			if (!grown)
+				goto out;
+			once_list = grown;
+			once_cap = cap;
+		}
+		once_n++;
+	}
+	once_list[i].ip = r;
+	once_list[i].used = now_ms();
+	once_list[i].order = ++once_order;
+out:
+	pthread_mutex_unlock(&once_lock);
+}
+
+/* 1 when the client at addr may skip authentication */
+static int
+is_whitelisted(const union sockaddr_union *addr)
+{
+	return in_rules(auth_ips, addr) || (auth_once && once_admits(addr));
+}
+
+/* 1 when user and password are -u's and -P's or a user's of --users */
+static int
+user_ok(const struct socks5_auth *a)
+{
+	int ok;
+
+	ok = have_user &&
+	    users_secret_equal(a->user, a->ulen, auth_user, auth_ulen) &
+	    users_secret_equal(a->pass, a->plen, auth_pass, auth_plen);
+	if (!ok && users_path) {
+		pthread_rwlock_rdlock(&users_lock);
+		ok = users_check(users, a->user, a->ulen, a->pass, a->plen);
+		pthread_rwlock_unlock(&users_lock);
+	}
+	return ok;
 }
 
 static const char *
@@ -264,8 +355,8 @@ rep_str(int rep)
 static const char *
 cmd_str(int cmd)
 {
-	return cmd == CMD_CONNECT ? "connect" : cmd == CMD_BIND ? "bind" :
-	    "udp";
+	return cmd == CMD_CONNECT ? "CONNECT" : cmd == CMD_BIND ? "BIND" :
+	    cmd == CMD_UDP_ASSOCIATE ? "UDP" : NULL;
 }
 
 /* the RFC 1928 reply code for a failed connect()'s errno */
@@ -338,7 +429,7 @@ conn_fill(struct conn *c)
 		pfd.events = POLLIN;
 		r = poll(&pfd, 1, ms_left(c->deadline));
 		if (r == 0) {
-			log_line("client %s: handshake timed out", c->name);
+			c->s->why = "handshake timeout";
 			return -1;
 		}
 		if (r < 0 && errno != EINTR)
@@ -390,6 +481,7 @@ conn_reply(struct conn *c, int rep, const union sockaddr_union *bound)
 	const struct sockaddr *sa = bound ? &bound->sa : NULL;
 	size_t n;
 
+	c->s->rep = rep;
 	if (c->version == 4)
 		n = socks4_reply(out, rep == REP_SUCCESS ? SOCKS4_GRANTED :
 		    SOCKS4_REJECTED, sa);
@@ -411,13 +503,24 @@ choose_method(const struct conn *c, unsigned offers)
 	return METHOD_NONE;
 }
 
+/* keeps the client's user name, cleaned for logs */
+static void
+set_user(struct session *s, const char *name)
+{
+	size_t n = strlen(name) + 1;
+
+	free(s->user);
+	/* without memory, the log line goes without the name */
+	if ((s->user = malloc(n)))
+		log_clean(s->user, n, name);
+}
+
 /* RFC 1929 sub-negotiation; 0 when the client may go on */
 static int
 authenticate(struct conn *c)
 {
 	struct socks5_auth a;
 	unsigned char out[2] = { 1, 1 };
-	char user[64];
 	size_t used;
 	enum parse p;
 	int ok;
@@ -428,23 +531,25 @@ authenticate(struct conn *c)
 		if (conn_fill(c) < 0)
 			goto out;
 	if (p == PARSE_ERROR) {
-		log_line("client %s: bad authentication request", c->name);
+		c->s->why = "bad auth request";
+		c->s->auth_failed = 1;
 		conn_send(c, out, sizeof out);
 		conn_linger(c);
 		goto out;
 	}
 	conn_consume(c, used);
-	ok = secret_equal(a.user, a.ulen, auth_user, auth_ulen) &
-	    secret_equal(a.pass, a.plen, auth_pass, auth_plen);
+	ok = user_ok(&a);
 	out[1] = !ok;
+	set_user(c->s, a.user);
 	if (conn_send(c, out, sizeof out) < 0) {
 		ok = 0;
+		c->s->why = "client gone";
 	} else if (!ok) {
-		log_line("client %s: authentication failed for user '%s'",
-		    c->name, log_clean(user, sizeof user, a.user));
+		c->s->why = "auth failed";
+		c->s->auth_failed = 1;
 		conn_linger(c);
 	} else if (auth_once) {
-		whitelist_add(c->addr);
+		once_add(c->addr);
 	}
 	wipe(&a, sizeof a);
 	return ok ? 0 : -1;
@@ -492,7 +597,7 @@ try_connect(const union sockaddr_union *dst, const union sockaddr_union *from,
 		*rep = REP_NOT_ALLOWED;
 		return -1;
 	}
-	fd = server_connect(dst, from, connect_ms);
+	fd = server_connect(dst, from, bind_device, connect_ms);
 	if (fd < 0)
 		*rep = errno_to_rep(errno);
 	return fd;
@@ -565,7 +670,7 @@ relay_end_str(enum relay_end e)
 	case RELAY_CLOSED:
 		return "closed";
 	case RELAY_IDLE:
-		return "timed out";
+		return "idle timeout";
 	default:
 		return "reset";
 	}
@@ -593,8 +698,7 @@ socks5_negotiate(struct conn *c, struct socks5_request *req)
 	if (conn_send(c, out, sizeof out) < 0)
 		return -1;
 	if (out[1] == METHOD_NONE) {
-		log_line("client %s: no acceptable authentication method",
-		    c->name);
+		c->s->why = "no acceptable method";
 		conn_linger(c);
 		return -1;
 	}
@@ -606,8 +710,7 @@ socks5_negotiate(struct conn *c, struct socks5_request *req)
 		if (conn_fill(c) < 0)
 			return -1;
 	if (p == PARSE_ERROR) {
-		log_line("client %s: bad request: %s", c->name,
-		    rep_str(req->rep));
+		c->s->why = "bad request";
 		conn_reply(c, req->rep, NULL);
 		return -1;
 	}
@@ -630,20 +733,16 @@ socks4_negotiate(struct conn *c, struct socks5_request *req)
 		if (conn_fill(c) < 0)
 			return -1;
 	if (p == PARSE_ERROR) {
-		log_line("client %s: bad SOCKS4 request", c->name);
+		c->s->why = "bad request";
 		conn_reply(c, REP_FAILURE, NULL);
 		return -1;
 	}
 	conn_consume(c, used);
-	if (r4.userid[0]) {
-		char user[64];
-
-		log_line("client %s: SOCKS4 user id '%s'", c->name,
-		    log_clean(user, sizeof user, r4.userid));
-	}
+	/* the user id proves nothing, but tells who it claims to be */
+	if (r4.userid[0])
+		set_user(c->s, r4.userid);
 	if (auth_required && !is_whitelisted(c->addr)) {
-		log_line("client %s: SOCKS4 without authentication",
-		    c->name);
+		c->s->why = "auth required";
 		conn_reply(c, REP_NOT_ALLOWED, NULL);
 		return -1;
 	}
@@ -670,8 +769,7 @@ do_connect(struct conn *c, struct session *s, const struct socks5_request *req)
 
 	fd = connect_target(req, &s->peer, &rep);
 	if (fd < 0) {
-		log_line("client %s: connect %s: %s", c->name, s->dst,
-		    rep_str(rep));
+		s->why = rep_str(rep);
 		conn_reply(c, rep, NULL);
 		return -1;
 	}
@@ -820,7 +918,7 @@ do_bind(struct conn *c, struct session *s, const struct socks5_request *req)
 fail:
 	if (lfd >= 0)
 		close(lfd);
-	log_line("client %s: bind %s: %s", c->name, s->dst, rep_str(rep));
+	s->why = rep_str(rep);
 	conn_reply(c, rep, NULL);
 	return -1;
 }
@@ -830,6 +928,7 @@ udp_options(struct udp_opts *o)
 {
 	o->idle_ms = idle_ms;
 	o->bindaddr = have_bind_addr ? &bind_addr : NULL;
+	o->device = bind_device;
 	o->announce = have_udp_announce ? &udp_announce : NULL;
 	o->port_lo = udp_port_lo;
 	o->port_hi = udp_port_hi;
@@ -856,8 +955,7 @@ do_udp(struct conn *c, struct session *s, const struct socks5_request *req)
 		fd = udp_open(&local, &o, &s->bound);
 	}
 	if (fd < 0) {
-		log_line("client %s: udp %s: %s", c->name, s->dst,
-		    strerror(errno));
+		s->why = "no UDP socket";
 		conn_reply(c, REP_FAILURE, NULL);
 		return -1;
 	}
@@ -884,8 +982,8 @@ handshake(struct session *s)
 	int fd = -1, r;
 
 	c.fd = s->fd;
+	c.s = s;
 	c.addr = &s->addr;
-	sa_str(&s->addr, c.name);
 	c.deadline = now_ms() + handshake_ms;
 	c.sent = 0;
 	c.len = 0;
@@ -898,7 +996,7 @@ handshake(struct session *s)
 	} else if (c.version == 4) {
 		r = socks4_negotiate(&c, &req);
 	} else {
-		log_line("client %s: not a SOCKS client", c.name);
+		s->why = "not a SOCKS client";
 		goto out;
 	}
 	if (r < 0)
@@ -921,15 +1019,13 @@ handshake(struct session *s)
 		}
 		/* FALLTHROUGH */
 	default:
-		log_line("client %s: command %u to %s: %s", c.name, req.cmd,
-		    s->dst, rep_str(REP_CMD_UNSUPPORTED));
+		s->why = rep_str(REP_CMD_UNSUPPORTED);
 		conn_reply(&c, REP_CMD_UNSUPPORTED, NULL);
 		goto out;
 	}
 	/* what the client sent after its request goes first */
 	if (fd >= 0 && send_all(fd, c.buf, c.len, now_ms() + connect_ms) < 0) {
-		log_line("client %s: %s %s: reset", c.name, cmd_str(s->cmd),
-		    s->dst);
+		s->why = "reset";
 		close(fd);
 		fd = -1;
 	}
@@ -947,68 +1043,95 @@ trim_stack(void)
 	thread_trim_stack(STACK_MARGIN);
 }
 
-/* not inlined: its buffers need not be on the stack during the relay */
+/* The session's line, and its part in the statistics. Not inlined: its
+ * buffers need not be on the stack during the relay. */
 static NOINLINE void
-log_session(const struct session *s, enum relay_end end,
-    const struct relay_stats *st)
+log_session(const struct session *s, const struct relay_stats *st)
 {
-	char name[SA_STRLEN], via[SA_STRLEN], to[SA_STRLEN];
+	struct log_session l;
+	union sockaddr_union local;
+	socklen_t len = sizeof local;
+	struct timespec ts;
+	char line[768];
 
-	log_line("client %s: %s %s via %s to %s: %s, %llu bytes up, "
-	    "%llu down", sa_str(&s->addr, name), cmd_str(s->cmd), s->dst,
-	    sa_str(&s->bound, via), sa_str(&s->peer, to), relay_end_str(end),
-	    st->up, st->down);
+	clients_leave(&s->addr, s->rep, s->auth_failed, st->up, st->down);
+	if (log_quiet)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	l.end_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	l.duration_ms = now_ms() - s->start;
+	l.client = &s->addr;
+	l.user = s->user;
+	l.cmd = cmd_str(s->cmd);
+	l.dst = s->dst[0] ? s->dst : NULL;
+	/* what was reached, if anything was */
+	l.peer = s->rep == REP_SUCCESS && s->cmd != CMD_UDP_ASSOCIATE ?
+	    &s->peer : NULL;
+	l.bound = s->rep == REP_SUCCESS ? &s->bound : NULL;
+	l.listen_port = 0;
+	if (log_format_port && getsockname(s->fd, &local.sa, &len) == 0)
+		l.listen_port = ntohs(local.sa.sa_family == AF_INET ?
+		    local.v4.sin_port : local.v6.sin6_port);
+	l.rep = s->rep;
+	l.reason = s->why ? s->why : "client gone";
+	l.up = st->up;
+	l.down = st->down;
+	logfmt(line, sizeof line, log_format, &l);
+	log_line("%s", line);
 }
 
 /* not inlined: a UDP association's state need not stay on the stack of
  * every TCP relay */
 static NOINLINE void
-udp_session(struct session *s, int ufd)
+udp_session(struct session *s, int ufd, struct relay_stats *st)
 {
 	struct udp_opts o;
-	struct relay_stats st;
-	char name[SA_STRLEN], via[SA_STRLEN];
 
 	udp_options(&o);
-	udp_relay(s->fd, ufd, &s->peer, &o, &st);
+	udp_relay(s->fd, ufd, &s->peer, &o, st);
 	close(ufd);
-	log_line("client %s: udp via %s: ended, %llu bytes up, %llu down",
-	    sa_str(&s->addr, name), sa_str(&s->bound, via), st.up, st.down);
+	s->why = "ended";
 }
 
 /* one client's session, from the greeting to the relay's end */
 static void
-serve(struct session *s)
+serve(struct session *s, struct relay_stats *st)
 {
 	struct relay_opts ro = { idle_ms, halfclose_ms, QUIET_MS, trim_stack };
-	struct relay_stats st;
-	enum relay_end end;
 	int tfd;
 
 	tfd = handshake(s);
 	if (tfd < 0)
 		return;
 	if (s->cmd == CMD_UDP_ASSOCIATE) {
-		udp_session(s, tfd);
+		udp_session(s, tfd, st);
 		return;
 	}
-	end = relay(s->fd, tfd, &ro, &st);
+	s->why = relay_end_str(relay(s->fd, tfd, &ro, st));
 	close(tfd);
-	log_session(s, end, &st);
 }
 
 static void
 client_thread(void *arg)
 {
 	struct client *cl = arg;
+	struct relay_stats st = { 0, 0 };
 	struct session s;
 
 	s.fd = cl->fd;
 	s.addr = cl->addr;
-	serve(&s);
+	s.start = cl->start;
+	s.cmd = 0;
+	s.rep = -1;
+	s.auth_failed = 0;
+	s.why = NULL;
+	s.user = NULL;
+	s.dst[0] = '\0';
+	serve(&s, &st);
+	log_session(&s, &st);
+	free(s.user);
 	close(s.fd);
 }
-
 
 /* Logs the first of a run of resource failures and pauses, so that the
  * accept loop neither spins nor floods the log while resources are short. */
@@ -1018,74 +1141,232 @@ short_of(int *shortage, const char *what)
 	struct timespec ts = { 0, FAILURE_TIMEOUT_MS * 1000000L };
 
 	if (!*shortage)
-		log_line("out of %s: refusing clients", what);
+		log_msg(LOG_L_WARNING, "microsocks: out of %s: refusing "
+		    "clients", what);
 	*shortage = 1;
 	nanosleep(&ts, NULL);
 }
 
+/* Takes one client from lfd and starts its thread, unless the rules,
+ * the limits or a shortage turn it away. */
 static void
-accept_loop(int lfd)
+accept_one(int lfd)
 {
-	struct client cl;
-	socklen_t len;
-	char name[SA_STRLEN];
-	int fd, err, shortage = 0;
 	/* a spare fd, given up to refuse a client when there is none left */
-	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	static int reserve = -2;
+	static int shortage;
+	struct client cl;
+	socklen_t len = sizeof cl.addr;
+	char name[SA_STRLEN];
+	enum admit admit;
+	int fd, err;
 
-	for (;;) {
-		len = sizeof cl.addr;
-		fd = accept4(lfd, &cl.addr.sa, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			switch (errno) {
-			case EINTR:
-			case ECONNABORTED:
-			case EPROTO:
-				continue;
-			case EMFILE:
-			case ENFILE:
-				if (reserve >= 0) {
-					close(reserve);
-					fd = accept(lfd, NULL, NULL);
-					if (fd >= 0)
-						close(fd);
-					reserve = open("/dev/null",
-					    O_RDONLY | O_CLOEXEC);
-				}
-				short_of(&shortage, "file descriptors");
-				continue;
-			case ENOBUFS:
-			case ENOMEM:
-				short_of(&shortage, "memory");
-				continue;
-			default:
-				log_line("accept: %s", strerror(errno));
-				short_of(&shortage, "luck");
-				continue;
+	if (reserve == -2)
+		reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fd = accept4(lfd, &cl.addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		switch (errno) {
+		case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+		case EWOULDBLOCK:
+#endif
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			return;
+		case EMFILE:
+		case ENFILE:
+			if (reserve >= 0) {
+				close(reserve);
+				fd = accept(lfd, NULL, NULL);
+				if (fd >= 0)
+					close(fd);
+				reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				clients_refused();
 			}
-		}
-		cl.fd = fd;
-		sa_unmap(&cl.addr);
-		/* --allow: others go before a byte is read */
-		if (allow_rules && !in_rules(allow_rules, &cl.addr)) {
-			log_line("client %s: not allowed",
-			    sa_str(&cl.addr, name));
-			close(fd);
-			continue;
-		}
-		if (thread_start(client_thread, &cl, sizeof cl) < 0) {
-			err = errno;
-			close(fd);
-			short_of(&shortage, err == ENOMEM ? "memory" :
-			    "threads");
-			continue;
-		}
-		if (shortage) {
-			log_line("serving clients again");
-			shortage = 0;
+			short_of(&shortage, "file descriptors");
+			return;
+		case ENOBUFS:
+		case ENOMEM:
+			short_of(&shortage, "memory");
+			return;
+		default:
+			log_msg(LOG_L_ERR, "accept: %s", strerror(errno));
+			short_of(&shortage, "luck");
+			return;
 		}
 	}
+	cl.fd = fd;
+	cl.start = now_ms();
+	sa_unmap(&cl.addr);
+	/* --allow: others go before a byte is read */
+	if (allow_rules && !in_rules(allow_rules, &cl.addr)) {
+		log_line("client %s: not allowed", sa_str(&cl.addr, name));
+		clients_refused();
+		close(fd);
+		return;
+	}
+	switch (admit = clients_admit(&cl.addr)) {
+	case ADMIT_OK:
+		break;
+	case ADMIT_NOMEM:
+		close(fd);
+		short_of(&shortage, "memory");
+		return;
+	default:
+		log_line("client %s: refused: too many clients%s",
+		    sa_str(&cl.addr, name), admit == ADMIT_FULL_IP ?
+		    " from this address" : "");
+		close(fd);
+		return;
+	}
+	if (thread_start(client_thread, &cl, sizeof cl) < 0) {
+		err = errno;
+		clients_cancel(&cl.addr);
+		close(fd);
+		short_of(&shortage, err == ENOMEM ? "memory" : "threads");
+		return;
+	}
+	if (shortage) {
+		log_msg(LOG_L_NOTICE, "microsocks: serving clients again");
+		shortage = 0;
+	}
+}
+
+static void
+log_stats(void)
+{
+	struct clients_stats st;
+	char failed[128];
+	size_t n = 0;
+	int i;
+
+	clients_get(&st);
+	for (i = 1; i < CLIENTS_REPLIES; i++)
+		if (st.replies[i])
+			n += fmt_buf(failed + n, sizeof failed - n, " 0x0%d:%llu",
+			    i, st.replies[i]);
+	if (n == 0)
+		fmt_buf(failed, sizeof failed, " -");
+	log_msg(LOG_L_NOTICE, "microsocks: stats: clients %llu served %llu "
+	    "refused %llu up %llu down %llu failed%s auth %llu", st.now,
+	    st.served, st.refused, st.up, st.down, failed, st.auth_failed);
+}
+
+/* --users, read at start (where a failure is fatal) and on SIGHUP */
+static void
+load_users(int at_start)
+{
+	struct users *u, *old;
+	unsigned long line;
+	const char *why;
+	char where[64];
+
+	if (!users_path) {
+		log_msg(LOG_L_NOTICE, "microsocks: nothing to reload");
+		return;
+	}
+	u = users_load(users_path, &line, &why);
+	if (!u) {
+		where[0] = '\0';
+		if (line)
+			fmt_buf(where, sizeof where, ":%lu", line);
+		else
+			why = strerror(errno);
+		if (at_start)
+			usage_error("--users", "%s%s: %s", users_path, where,
+			    why);
+		log_msg(LOG_L_WARNING, "microsocks: %s%s: %s; keeping the old "
+		    "users", users_path, where, why);
+		return;
+	}
+	pthread_rwlock_wrlock(&users_lock);
+	old = users;
+	users = u;
+	pthread_rwlock_unlock(&users_lock);
+	users_free(old);
+	log_msg(LOG_L_NOTICE, "microsocks: %s: %lu users", users_path,
+	    (unsigned long)users_count(u));
+}
+
+/* Reads the signals that came; returns 1 when one asks us to stop. */
+static int
+take_signals(int sigfd)
+{
+	struct signalfd_siginfo si;
+	int stop = 0;
+
+	while (read(sigfd, &si, sizeof si) == sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGUSR1:
+			log_stats();
+			break;
+		case SIGHUP:
+			load_users(0);
+			break;
+		default:
+			stop = 1;
+		}
+	}
+	return stop;
+}
+
+/* Serves clients until SIGTERM or SIGINT. */
+static void
+accept_loop(const int *lfd, int n, int sigfd)
+{
+	struct pollfd pfd[MAX_LISTEN + 1];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = lfd[i];
+		pfd[i].events = POLLIN;
+	}
+	pfd[n].fd = sigfd;
+	pfd[n].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, (nfds_t)n + 1, -1) < 0)
+			continue;
+		for (i = 0; i < n; i++)
+			if (pfd[i].revents)
+				accept_one(lfd[i]);
+		if (pfd[n].revents && take_signals(sigfd))
+			return;
+	}
+}
+
+/* Stops: no new clients, then the running ones get the grace time to
+ * end before the exit. Another SIGTERM or SIGINT ends it at once. */
+static void
+drain(const int *lfd, int n, int activated, int sigfd, int wakefd)
+{
+	long long deadline = now_ms() + grace_ms;
+	struct clients_stats st;
+	struct pollfd pfd[2];
+	char b;
+	int i;
+
+	/* the service manager's sockets are its own, to queue clients for
+	 * our successor */
+	for (i = 0; i < n && !activated; i++)
+		close(lfd[i]);
+	systemd_notify("STOPPING=1");
+	clients_get(&st);
+	log_msg(LOG_L_NOTICE, "microsocks: stopping, %llu clients, grace %d s",
+	    st.now, grace_ms / 1000);
+	clients_drain();
+	pfd[0].fd = sigfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = wakefd;
+	pfd[1].events = POLLIN;
+	while (poll(pfd, 2, ms_left(deadline)) != 0) {
+		if (pfd[1].revents && read(wakefd, &b, 1) == 1)
+			break;
+		if (pfd[0].revents && take_signals(sigfd))
+			break;
+	}
+	log_msg(LOG_L_NOTICE, "microsocks: stopped");
+	exit(0);
 }
 
 /* no client left: give back what the busy times left over */
@@ -1102,12 +1383,9 @@ on_idle(void)
 static long
 parse_num(const char *opt, const char *s, long min, long max)
 {
-	char *end;
 	long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end || errno || v < min || v > max)
+	if (args_num(s, min, max, &v) < 0)
 		usage_error(opt, "'%s' is not a number from %ld to %ld", s,
 		    min, max);
 	return v;
@@ -1141,17 +1419,8 @@ resolve_addr(const char *opt, const char *host, union sockaddr_union *u)
 static void
 parse_range(const char *opt, const char *s)
 {
-	char lo[8];
-	const char *dash = strchr(s, '-');
-	size_t n = dash ? (size_t)(dash - s) : 0;
-
-	if (!dash || n == 0 || n >= sizeof lo)
-		usage_error(opt, "'%s' is not a range LO-HI", s);
-	memcpy(lo, s, n);
-	lo[n] = '\0';
-	udp_port_lo = (unsigned short)parse_num(opt, lo, 1, 65535);
-	udp_port_hi = (unsigned short)parse_num(opt, dash + 1, udp_port_lo,
-	    65535);
+	if (args_range(s, &udp_port_lo, &udp_port_hi) < 0)
+		usage_error(opt, "'%s' is not a port range LO-HI", s);
 }
 
 static void
@@ -1244,13 +1513,27 @@ is_loopback(const union sockaddr_union *u)
 	return IN6_IS_ADDR_LOOPBACK(&u->v6.sin6_addr);
 }
 
+/* logs where fd listens, and a warning when anyone may use it */
+static void
+announce(int fd)
+{
+	union sockaddr_union u;
+	socklen_t len = sizeof u;
+	char name[SA_STRLEN];
+
+	if (getsockname(fd, &u.sa, &len) < 0)
+		return;
+	log_msg(LOG_L_NOTICE, "microsocks: listening on %s", sa_str(&u, name));
+	if (!auth_required && !allow_rules && !is_loopback(&u))
+		log_msg(LOG_L_WARNING, "microsocks: warning: an open proxy: "
+		    "anyone who reaches %s may use it; see -u, -P, --allow",
+		    name);
+}
+
 static int
 listen_on(const char *host, unsigned short port)
 {
 	struct addrinfo *res, *ai;
-	union sockaddr_union u;
-	char name[SA_STRLEN];
-	socklen_t len;
 	int fd = -1, err;
 
 	err = server_resolve(host, port, AI_PASSIVE, &res);
@@ -1266,14 +1549,7 @@ listen_on(const char *host, unsigned short port)
 		    strerror(err));
 		exit(1);
 	}
-	len = sizeof u;
-	if (getsockname(fd, &u.sa, &len) == 0) {
-		log_line("microsocks: listening on %s", sa_str(&u, name));
-		if (!auth_required && !allow_rules && !is_loopback(&u))
-			log_line("microsocks: warning: an open proxy: anyone "
-			    "who reaches %s may use it; see -u, -P, --allow",
-			    name);
-	}
+	announce(fd);
 	return fd;
 }
 
@@ -1287,6 +1563,16 @@ enum {
 	OPT_UDP_PORTS,
 	OPT_ALLOW,
 	OPT_DENY,
+	OPT_MAX_CLIENTS,
+	OPT_MAX_PER_IP,
+	OPT_BIND_IFACE,
+	OPT_USERS,
+	OPT_ONCE_TTL,
+	OPT_ONCE_MAX,
+	OPT_LOG_FORMAT,
+	OPT_LOG_TIME,
+	OPT_SYSLOG,
+	OPT_GRACE,
 };
 
 static const struct option long_options[] = {
@@ -1299,6 +1585,16 @@ static const struct option long_options[] = {
 	{ "udp-ports", required_argument, NULL, OPT_UDP_PORTS },
 	{ "allow", required_argument, NULL, OPT_ALLOW },
 	{ "deny", required_argument, NULL, OPT_DENY },
+	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
+	{ "bind-interface", required_argument, NULL, OPT_BIND_IFACE },
+	{ "users", required_argument, NULL, OPT_USERS },
+	{ "auth-once-ttl", required_argument, NULL, OPT_ONCE_TTL },
+	{ "auth-once-max", required_argument, NULL, OPT_ONCE_MAX },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "log-time", required_argument, NULL, OPT_LOG_TIME },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -1338,15 +1634,73 @@ parse_timeout(const char *opt, const char *s)
 	return (int)parse_num(opt, s, 1, 2000000) * 1000;
 }
 
+/* -i: ADDR or ADDR:PORT, kept until -p is known */
+struct listen_arg {
+	char host[256];
+	long port;		/* -1: -p's */
+};
+
+/* the sockets to serve: systemd's, or those of -i and -p */
+static int
+open_listeners(const struct listen_arg *la, int nla, long port, int *lfd,
+    int *activated)
+{
+	int i, n = systemd_listen_fds();
+
+	if (n < 0) {
+		say(2, "microsocks: socket activation: %s\n",
+		    strerror(errno));
+		exit(1);
+	}
+	if (n > MAX_LISTEN) {
+		say(2, "microsocks: socket activation: more than %d sockets\n",
+		    MAX_LISTEN);
+		exit(1);
+	}
+	*activated = n > 0;
+	for (i = 0; i < n; i++) {
+		lfd[i] = 3 + i;
+		announce(lfd[i]);
+	}
+	if (n > 0)
+		return n;
+	if (nla == 0)
+		return lfd[0] = listen_on("0.0.0.0", (unsigned short)port), 1;
+	for (i = 0; i < nla; i++)
+		lfd[i] = listen_on(la[i].host, (unsigned short)(la[i].port < 0 ?
+		    port : la[i].port));
+	return nla;
+}
+
+/* the signals that the main thread takes, through a signalfd; blocked
+ * before any thread starts, so that none of the others gets them */
+static int
+signals_init(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *listenip = "0.0.0.0";
+	static struct listen_arg la[MAX_LISTEN];
+	int lfd[MAX_LISTEN], wake[2];
+	const char *bad;
 	sblist *whitelists = NULL;
 	size_t i;
 	char optbuf[32];
 	long port = 1080;
-	int c, longidx, lfd, pass_given = 0;
+	int c, longidx, nla = 0, nl, activated, sigfd, pass_given = 0;
+	int syslog = 0, local_time = 0;
 
 	opterr = 0;
 	for (;;) {
@@ -1367,14 +1721,21 @@ main(int argc, char **argv)
 			have_bind_addr = 1;
 			break;
 		case 'i':
-			listenip = optarg;
+			if (nla == MAX_LISTEN)
+				usage_error("-i", "more than %d addresses",
+				    MAX_LISTEN);
+			if (args_hostport(optarg, la[nla].host,
+			    sizeof la[nla].host, &la[nla].port) < 0)
+				usage_error("-i", "'%s' is not ADDR, ADDR:PORT "
+				    "or [ADDR]:PORT", optarg);
+			nla++;
 			break;
 		case 'p':
 			port = parse_num("-p", optarg, 0, 65535);
 			break;
 		case 'u':
 			auth_ulen = copy_secret("-u", optarg, auth_user);
-			auth_required = 1;
+			auth_required = have_user = 1;
 			break;
 		case 'P':
 			auth_plen = copy_secret("-P", optarg, auth_pass);
@@ -1423,6 +1784,58 @@ main(int argc, char **argv)
 			deny_rules = parse_rules("--deny", optarg, 1,
 			    deny_rules);
 			break;
+		case OPT_MAX_CLIENTS:
+			max_clients = parse_num("--max-clients", optarg, 1,
+			    1000000);
+			break;
+		case OPT_MAX_PER_IP:
+			max_per_ip = parse_num("--max-per-ip", optarg, 1,
+			    1000000);
+			break;
+		case OPT_BIND_IFACE:
+#ifdef SO_BINDTODEVICE
+			if (!if_nametoindex(optarg))
+				usage_error("--bind-interface",
+				    "no interface '%s'", optarg);
+			bind_device = optarg;
+#else
+			usage_error("--bind-interface",
+			    "not supported on this system");
+#endif
+			break;
+		case OPT_USERS:
+			users_path = optarg;
+			auth_required = 1;
+			break;
+		case OPT_ONCE_TTL:
+			once_ttl_ms = parse_timeout("--auth-once-ttl", optarg);
+			break;
+		case OPT_ONCE_MAX:
+			once_max = (size_t)parse_num("--auth-once-max", optarg,
+			    1, 1000000);
+			break;
+		case OPT_LOG_FORMAT:
+			if (logfmt_check(optarg, &bad) < 0 && !bad[1])
+				usage_error("--log-format", "'%%' at the end");
+			if (logfmt_check(optarg, &bad) < 0)
+				usage_error("--log-format", "unknown '%c%c'",
+				    bad[0], bad[1]);
+			log_format = optarg;
+			log_format_port = strstr(optarg, "%p") != NULL;
+			break;
+		case OPT_LOG_TIME:
+			if (strcmp(optarg, "utc") && strcmp(optarg, "local"))
+				usage_error("--log-time", "'%s' is not utc or "
+				    "local", optarg);
+			local_time = !strcmp(optarg, "local");
+			break;
+		case OPT_SYSLOG:
+			syslog = 1;
+			break;
+		case OPT_GRACE:
+			grace_ms = (int)parse_num("--grace", optarg, 0, 2000000) *
+			    1000;
+			break;
 		case 'V':
 			say(1, "microsocks %s\n", VERSION);
 			return 0;
@@ -1440,15 +1853,15 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error(argv[optind], "unexpected argument");
-	if (auth_required && !pass_given)
+	if (have_user && !pass_given)
 		usage_error("-u", "needs -P");
-	if (pass_given && !auth_required)
+	if (pass_given && !have_user)
 		usage_error("-P", "needs -u");
 	if (auth_once && !auth_required)
-		usage_error("-1", "needs -u and -P");
+		usage_error("-1", "needs -u and -P, or --users");
 	if (whitelists && !auth_required)
-		usage_error("-w", "needs -u and -P");
-	if (auth_once || whitelists) {
+		usage_error("-w", "needs -u and -P, or --users");
+	if (whitelists) {
 		auth_ips = sblist_new(sizeof(struct rule), 8);
 		if (!auth_ips) {
 			perror("microsocks");
@@ -1458,14 +1871,32 @@ main(int argc, char **argv)
 	for (i = 0; whitelists && i < sblist_getsize(whitelists); i++)
 		parse_whitelist(*(char **)sblist_get(whitelists, i));
 	sblist_free(whitelists);
+	if (local_time && log_local_zone() < 0)
+		usage_error("--log-time", "cannot read the local time zone "
+		    "(TZ or /etc/localtime)");
+	if (syslog && !log_quiet && log_to_syslog() < 0) {
+		say(2, "microsocks: --syslog: %s\n", strerror(errno));
+		return 1;
+	}
+	if (users_path)
+		load_users(1);
 
 	/* a client gone while we write is an error return, not a signal */
 	signal(SIGPIPE, SIG_IGN);
-	lfd = listen_on(listenip, (unsigned short)port);
+	/* before the first "listening" line, that tells the world we are up */
+	sigfd = signals_init();
+	nl = open_listeners(la, nla, port, lfd, &activated);
+	if (sigfd < 0 || pipe2(wake, O_NONBLOCK | O_CLOEXEC) < 0 ||
+	    clients_init(max_clients, max_per_ip, wake[1]) < 0) {
+		perror("microsocks");
+		return 1;
+	}
 	if (thread_init(on_idle) < 0) {
 		perror("microsocks: thread");
 		return 1;
 	}
-	accept_loop(lfd);
+	systemd_notify("READY=1");
+	accept_loop(lfd, nl, sigfd);
+	drain(lfd, nl, activated, sigfd, wake[0]);
 	return 0;
 }

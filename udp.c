@@ -176,8 +176,9 @@ out_socket(struct assoc *a, const union sockaddr_union *dst)
 	    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (from && from->sa.sa_family == dst->sa.sa_family &&
-	    bind(fd, &from->sa, sa_len(from)) < 0) {
+	if ((a->o->device && server_bind_device(fd, a->o->device) < 0) ||
+	    (from && from->sa.sa_family == dst->sa.sa_family &&
+	    bind(fd, &from->sa, sa_len(from)) < 0)) {
 		close(fd);
 		return -1;
 	}

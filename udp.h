@@ -9,6 +9,7 @@
 struct udp_opts {
 	int idle_ms;				/* no datagram either way: end */
 	const union sockaddr_union *bindaddr;	/* -b, or NULL */
+	const char *device;			/* --bind-interface, or NULL */
 	const union sockaddr_union *announce;	/* --udp-announce, or NULL */
 	unsigned short port_lo, port_hi;	/* --udp-ports; 0: any */
 	int (*denied)(const union sockaddr_union *);	/* --deny */

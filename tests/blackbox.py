@@ -1469,6 +1469,8 @@ def proxychains_python():
 
 import udp  # noqa: E402,F401 -- tests/udp.py: the UDP ASSOCIATE cases, registered with @case
 import rules  # noqa: E402,F401 -- tests/rules.py: the access-rule cases (-w ranges, --allow, --deny)
+import ops  # noqa: E402,F401 -- tests/ops.py: listeners, limits, users, session log, syslog, stats, drain
+import system  # noqa: E402,F401 -- tests/system.py: socket activation, readiness, unit files, chromium
 
 
 # ================================================================ runner

@@ -31,6 +31,7 @@ class T:
     START = 5 * SCALE         # server prints its "listening on" line
     IO = 5 * SCALE            # one expected reply, echo or EOF
     STOP = 5 * SCALE          # server exits after SIGTERM
+    DRAIN_WAIT = 1 * SCALE    # before a second SIGTERM ends a drain at once
     SLACK = 3 * SCALE         # allowed lateness of a server-side timeout
     TRANSFER = 60 * SCALE     # a 100 MiB transfer
     PROGRAM = 30 * SCALE      # an external client program (curl, ncat, ...)
@@ -394,7 +395,12 @@ class Server:
         if rc is not None:
             problems.append(f'server exited unexpectedly ({describe_status(rc)})')
         else:
+            # SIGTERM lets open tunnels drain (--grace); a second one ends it at once
             self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(T.DRAIN_WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 rc = self.proc.wait(T.STOP)
             except subprocess.TimeoutExpired:

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/* The users file. A password that starts with '$' is a crypt(3) hash,
+ * checked with the crypt() of the libc or of libcrypt.so.1, looked up at
+ * run time so that nothing but the libc is linked; a build that finds
+ * neither (a static one) refuses hashes when the file is read. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "users.h"
+
+/* a bound on the file, to read it whole */
+#define USERS_MAXSIZE (16L * 1024 * 1024)
+
+struct user {
+	const char *name, *pass;	/* pass is NUL-terminated */
+	unsigned char nlen, plen;
+	unsigned char hashed;
+};
+
+struct users {
+	char *text;			/* the file, that entries point in */
+	size_t textsize;
+	size_t n;
+	struct user u[];
+};
+
+typedef char *crypt_func(const char *, const char *);
+
+/* Weak: a static build that does not need them leaves them out (NULL),
+ * rather than carry the libc's stubs; a dynamic one finds them in the
+ * libc, if there. */
+#pragma weak crypt
+#pragma weak dlopen
+#pragma weak dlsym
+extern char *crypt(const char *, const char *);
+
+static pthread_once_t crypt_once = PTHREAD_ONCE_INIT;
+static crypt_func *crypt_fn;
+/* crypt() returns a static buffer */
+static pthread_mutex_t crypt_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+crypt_find(void)
+{
+	void *lib;
+
+	if (crypt)
+		crypt_fn = crypt;
+	else if (dlopen && dlsym && (lib = dlopen("libcrypt.so.1", RTLD_NOW)))
+		crypt_fn = (crypt_func *)dlsym(lib, "crypt");
+}
+
+int
+users_line(const char *line, size_t len, struct users_line *e,
+    const char **why)
+{
+	const char *colon;
+	size_t i;
+
+	if (len && line[len - 1] == '\r')
+		len--;
+	/* blanks before the user name are indentation */
+	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	if (i == len || line[i] == '#')
+		return 0;
+	line += i;
+	len -= i;
+	colon = memchr(line, ':', len);
+	if (!colon) {
+		*why = "not user:password";
+		return -1;
+	}
+	e->user = line;
+	e->ulen = (size_t)(colon - line);
+	e->pass = colon + 1;
+	e->plen = len - e->ulen - 1;
+	if (e->ulen == 0 || e->ulen > 255) {
+		*why = "user name empty or longer than 255 bytes";
+		return -1;
+	}
+	if (e->plen == 0 || e->plen > 255) {
+		*why = "password empty or longer than 255 bytes";
+		return -1;
+	}
+	if (memchr(line, '\0', len)) {
+		*why = "a NUL byte";
+		return -1;
+	}
+	return 1;
+}
+
+/* the whole file at path, NUL-terminated, or NULL with errno set */
+static char *
+read_file(const char *path, size_t *size)
+{
+	char *buf = NULL, *p;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		if (len + 1 >= cap) {
+			cap = cap ? cap * 2 : 4096;
+			if (cap > USERS_MAXSIZE) {
+				errno = EFBIG;
+				goto fail;
+			}
+			if (!(p = realloc(buf, cap)))
+				goto fail;
+			buf = p;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*size = cap;
+	return buf;
+fail:
+	err = errno;
+	close(fd);
+	free(buf);
+	errno = err;
+	return NULL;
+}
+
+static void
+wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+
+	while (n--)
+		*v++ = 0;
+}
+
+static struct users *
+users_parse(char *text, size_t size, unsigned long *lineno, const char **why)
+{
+	struct users *us;
+	struct users_line e;
+	size_t lines = 1, i, len;
+	char *p, *nl, *next;
+	int r;
+
+	for (p = text; (p = strchr(p, '\n')); p++)
+		lines++;
+	us = malloc(sizeof *us + lines * sizeof us->u[0]);
+	if (!us) {
+		*lineno = 0;
+		return NULL;
+	}
+	us->text = text;
+	us->textsize = size;
+	us->n = 0;
+	for (p = text, *lineno = 1; p; p = next, ++*lineno) {
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		next = nl ? nl + 1 : NULL;
+		r = users_line(p, len, &e, why);
+		if (r < 0)
+			goto fail;
+		if (r > 0) {
+			for (i = 0; i < us->n; i++)
+				if (us->u[i].nlen == e.ulen &&
+				    !memcmp(us->u[i].name, e.user, e.ulen)) {
+					*why = "user given twice";
+					goto fail;
+				}
+			us->u[us->n].name = e.user;
+			us->u[us->n].nlen = (unsigned char)e.ulen;
+			us->u[us->n].pass = e.pass;
+			us->u[us->n].plen = (unsigned char)e.plen;
+			us->u[us->n].hashed = *e.pass == '$';
+			/* the password ends the line */
+			((char *)e.pass)[e.plen] = '\0';
+			if (us->u[us->n].hashed) {
+				pthread_once(&crypt_once, crypt_find);
+				if (!crypt_fn) {
+					*why = "crypt(3) hashes are not "
+					    "supported by this build";
+					goto fail;
+				}
+			}
+			us->n++;
+		}
+	}
+	return us;
+fail:
+	free(us);
+	return NULL;
+}
+
+struct users *
+users_load(const char *path, unsigned long *lineno, const char **why)
+{
+	struct users *us;
+	size_t size;
+	char *text = read_file(path, &size);
+
+	*lineno = 0;
+	if (!text)
+		return NULL;
+	us = users_parse(text, size, lineno, why);
+	if (!us) {
+		wipe(text, size);
+		free(text);
+	}
+	return us;
+}
+
+void
+users_free(struct users *us)
+{
+	if (!us)
+		return;
+	wipe(us->text, us->textsize);
+	free(us->text);
+	free(us);
+}
+
+size_t
+users_count(const struct users *us)
+{
+	return us->n;
+}
+
+int
+users_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	volatile unsigned char d = alen != blen;
+	size_t i;
+
+	for (i = 0; i < 256; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* a and b (NUL-terminated, at most 255 bytes) are equal */
+static int
+string_equal(const char *a, const char *b)
+{
+	char pa[256] = { 0 }, pb[256] = { 0 };
+	size_t alen = strlen(a), blen = strlen(b);
+	int eq;
+
+	if (alen > 255 || blen > 255)
+		return 0;
+	memcpy(pa, a, alen);
+	memcpy(pb, b, blen);
+	eq = users_secret_equal(pa, alen, pb, blen);
+	wipe(pa, sizeof pa);
+	wipe(pb, sizeof pb);
+	return eq;
+}
+
+int
+users_check(const struct users *us, const char *user, size_t ulen,
+    const char *pass, size_t plen)
+{
+	const struct user *u;
+	const char *h;
+	size_t i;
+	int ok = 0;
+
+	if (!us)
+		return 0;
+	for (i = 0; i < us->n; i++)
+		if (us->u[i].nlen == ulen && !memcmp(us->u[i].name, user, ulen))
+			break;
+	if (i == us->n)
+		return 0;
+	u = &us->u[i];
+	if (!u->hashed) {
+		char stored[256] = { 0 };
+
+		memcpy(stored, u->pass, u->plen);
+		ok = users_secret_equal(stored, u->plen, pass, plen);
+		wipe(stored, sizeof stored);
+		return ok;
+	}
+	/* crypt() stops at a NUL: a password with one is not the same */
+	if (memchr(pass, '\0', plen))
+		return 0;
+	pthread_mutex_lock(&crypt_lock);
+	h = crypt_fn(pass, u->pass);
+	ok = h && *h == '$' && string_equal(h, u->pass);
+	pthread_mutex_unlock(&crypt_lock);
+	return ok;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Users from a file of "user:password" lines, the password in clear or
+ * as a crypt(3) hash. */
+#ifndef USERS_H
+#define USERS_H
+
+#include <stddef.h>
+
+struct users_line {
+	const char *user, *pass;	/* not NUL-terminated */
+	size_t ulen, plen;
+};
+
+/* Parses one line (without its newline; a CR at its end is dropped).
+ * Returns 1 with the entry in *e, 0 for a blank line or a comment, or
+ * -1 with the reason in *why. */
+int users_line(const char *line, size_t len, struct users_line *e,
+    const char **why);
+
+struct users;
+
+/* Reads the users file at path. Returns the users, or NULL with the
+ * reason in *why and the line it is about in *lineno (0: the file as a
+ * whole, with errno set). */
+struct users *users_load(const char *path, unsigned long *lineno,
+    const char **why);
+
+void users_free(struct users *u);
+
+size_t users_count(const struct users *u);
+
+/* 1 when user (ulen bytes) is in u with the password pass (plen bytes,
+ * NUL-padded to 256), 0 otherwise; the password is compared in time
+ * that does not depend on where it differs. */
+int users_check(const struct users *u, const char *user, size_t ulen,
+    const char *pass, size_t plen);
+
+/* 1 when the secrets a and b, each of 256 NUL-padded bytes, are equal,
+ * in time that does not depend on where they differ */
+int users_secret_equal(const char *a, size_t alen, const char *b,
+    size_t blen);
+
+#endif /* USERS_H */

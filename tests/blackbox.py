@@ -1471,6 +1471,7 @@ import udp  # noqa: E402,F401 -- tests/udp.py: the UDP ASSOCIATE cases, register
 import rules  # noqa: E402,F401 -- tests/rules.py: the access-rule cases (-w ranges, --allow, --deny)
 import ops  # noqa: E402,F401 -- tests/ops.py: listeners, limits, users, session log, syslog, stats, drain
 import system  # noqa: E402,F401 -- tests/system.py: socket activation, readiness, unit files, chromium
+import security  # noqa: E402,F401 -- tests/security.py: the claims of SECURITY
 
 
 # ================================================================ runner

@@ -1664,8 +1664,10 @@ open_listeners(const struct listen_arg *la, int nla, long port, int *lfd,
 	}
 	if (n > 0)
 		return n;
-	if (nla == 0)
-		return lfd[0] = listen_on("0.0.0.0", (unsigned short)port), 1;
+	if (nla == 0) {
+		lfd[0] = listen_on("0.0.0.0", (unsigned short)port);
+		return 1;
+	}
 	for (i = 0; i < nla; i++)
 		lfd[i] = listen_on(la[i].host, (unsigned short)(la[i].port < 0 ?
 		    port : la[i].port));

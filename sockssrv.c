@@ -66,6 +66,9 @@
 /* how long an error reply may wait for the client to read it */
 #define REPLY_LINGER_MS 1000
 
+/* how long sessions stopped at the end of the grace time have to end */
+#define STOP_MS 1000
+
 /* listening sockets at most: -i given so often, or passed by systemd */
 #define MAX_LISTEN 32
 
@@ -89,6 +92,8 @@ struct session {
 	char dst[256 + 8];		/* the requested NAME:PORT */
 	union sockaddr_union bound;	/* our end of the tunnel's socket */
 	union sockaddr_union peer;	/* the target's end */
+	int tfd;			/* the tunnel's other fd, -1: none */
+	struct session *next, *prev;	/* on the list of all; under lock */
 };
 
 /* a client connection during the handshake */
@@ -102,6 +107,12 @@ struct conn {
 	size_t len;			/* bytes in buf */
 	unsigned char buf[HS_BUFSIZE];
 };
+
+/* the sessions running, for the end of a drain to stop them */
+static struct session *sessions;
+static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
+/* set when the grace time is over: sessions end as "stopped" */
+static _Atomic int stopping;
 
 /* configuration: set by main before the first thread starts */
 /* -u, -P: zero-padded to 256 bytes, as users_secret_equal() compares */
@@ -541,6 +552,9 @@ authenticate(struct conn *c)
 	ok = user_ok(&a);
 	out[1] = !ok;
 	set_user(c->s, a.user);
+	/* before the reply, that a client may follow with a new connection */
+	if (ok && auth_once)
+		once_add(c->addr);
 	if (conn_send(c, out, sizeof out) < 0) {
 		ok = 0;
 		c->s->why = "client gone";
@@ -548,8 +562,6 @@ authenticate(struct conn *c)
 		c->s->why = "auth failed";
 		c->s->auth_failed = 1;
 		conn_linger(c);
-	} else if (auth_once) {
-		once_add(c->addr);
 	}
 	wipe(&a, sizeof a);
 	return ok ? 0 : -1;
@@ -1054,9 +1066,8 @@ log_session(const struct session *s, const struct relay_stats *st)
 	struct timespec ts;
 	char line[768];
 
-	clients_leave(&s->addr, s->rep, s->auth_failed, st->up, st->down);
 	if (log_quiet)
-		return;
+		goto out;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	l.end_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	l.duration_ms = now_ms() - s->start;
@@ -1073,11 +1084,14 @@ log_session(const struct session *s, const struct relay_stats *st)
 		l.listen_port = ntohs(local.sa.sa_family == AF_INET ?
 		    local.v4.sin_port : local.v6.sin6_port);
 	l.rep = s->rep;
-	l.reason = s->why ? s->why : "client gone";
+	l.reason = stopping ? "stopped" : s->why ? s->why : "client gone";
 	l.up = st->up;
 	l.down = st->down;
 	logfmt(line, sizeof line, log_format, &l);
 	log_line("%s", line);
+out:
+	/* last: a drain may end as soon as the last client is counted out */
+	clients_leave(&s->addr, s->rep, s->auth_failed, st->up, st->down);
 }
 
 /* not inlined: a UDP association's state need not stay on the stack of
@@ -1089,8 +1103,16 @@ udp_session(struct session *s, int ufd, struct relay_stats *st)
 
 	udp_options(&o);
 	udp_relay(s->fd, ufd, &s->peer, &o, st);
-	close(ufd);
 	s->why = "ended";
+}
+
+/* sets the session's other fd, for stop_sessions() to see */
+static void
+session_fd(struct session *s, int fd)
+{
+	pthread_mutex_lock(&sessions_lock);
+	s->tfd = fd;
+	pthread_mutex_unlock(&sessions_lock);
 }
 
 /* one client's session, from the greeting to the relay's end */
@@ -1103,11 +1125,12 @@ serve(struct session *s, struct relay_stats *st)
 	tfd = handshake(s);
 	if (tfd < 0)
 		return;
-	if (s->cmd == CMD_UDP_ASSOCIATE) {
+	session_fd(s, tfd);
+	if (s->cmd == CMD_UDP_ASSOCIATE)
 		udp_session(s, tfd, st);
-		return;
-	}
-	s->why = relay_end_str(relay(s->fd, tfd, &ro, st));
+	else
+		s->why = relay_end_str(relay(s->fd, tfd, &ro, st));
+	session_fd(s, -1);
 	close(tfd);
 }
 
@@ -1127,10 +1150,42 @@ client_thread(void *arg)
 	s.why = NULL;
 	s.user = NULL;
 	s.dst[0] = '\0';
+	s.tfd = -1;
+	s.prev = NULL;
+	pthread_mutex_lock(&sessions_lock);
+	if ((s.next = sessions))
+		sessions->prev = &s;
+	sessions = &s;
+	pthread_mutex_unlock(&sessions_lock);
 	serve(&s, &st);
+	pthread_mutex_lock(&sessions_lock);
+	if (s.next)
+		s.next->prev = s.prev;
+	if (s.prev)
+		s.prev->next = s.next;
+	else
+		sessions = s.next;
+	pthread_mutex_unlock(&sessions_lock);
 	log_session(&s, &st);
 	free(s.user);
 	close(s.fd);
+}
+
+/* Ends every session: their sockets shut down, they see the ends of
+ * their streams and finish, with their log lines. */
+static void
+stop_sessions(void)
+{
+	struct session *s;
+
+	stopping = 1;
+	pthread_mutex_lock(&sessions_lock);
+	for (s = sessions; s; s = s->next) {
+		shutdown(s->fd, SHUT_RDWR);
+		if (s->tfd >= 0)
+			shutdown(s->tfd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&sessions_lock);
 }
 
 /* Logs the first of a run of resource failures and pauses, so that the
@@ -1335,6 +1390,27 @@ accept_loop(const int *lfd, int n, int sigfd)
 	}
 }
 
+/* Waits until the last client has left (0), or until the deadline or a
+ * signal to stop on sigfd (-1: none) comes first (-1). */
+static int
+wait_drained(int sigfd, int wakefd, long long deadline)
+{
+	struct pollfd pfd[2];
+	char b;
+
+	pfd[0].fd = wakefd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = sigfd;
+	pfd[1].events = POLLIN;
+	while (poll(pfd, sigfd >= 0 ? 2 : 1, ms_left(deadline)) != 0) {
+		if (pfd[0].revents && read(wakefd, &b, 1) == 1)
+			return 0;
+		if (sigfd >= 0 && pfd[1].revents && take_signals(sigfd))
+			return -1;
+	}
+	return -1;
+}
+
 /* Stops: no new clients, then the running ones get the grace time to
  * end before the exit. Another SIGTERM or SIGINT ends it at once. */
 static void
@@ -1342,8 +1418,6 @@ drain(const int *lfd, int n, int activated, int sigfd, int wakefd)
 {
 	long long deadline = now_ms() + grace_ms;
 	struct clients_stats st;
-	struct pollfd pfd[2];
-	char b;
 	int i;
 
 	/* the service manager's sockets are its own, to queue clients for
@@ -1355,15 +1429,11 @@ drain(const int *lfd, int n, int activated, int sigfd, int wakefd)
 	log_msg(LOG_L_NOTICE, "microsocks: stopping, %llu clients, grace %d s",
 	    st.now, grace_ms / 1000);
 	clients_drain();
-	pfd[0].fd = sigfd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = wakefd;
-	pfd[1].events = POLLIN;
-	while (poll(pfd, 2, ms_left(deadline)) != 0) {
-		if (pfd[1].revents && read(wakefd, &b, 1) == 1)
-			break;
-		if (pfd[0].revents && take_signals(sigfd))
-			break;
+	if (wait_drained(sigfd, wakefd, deadline) < 0) {
+		/* the grace time is over: end the sessions, that log their
+		 * lines as they go, for a moment */
+		stop_sessions();
+		wait_drained(-1, wakefd, now_ms() + STOP_MS);
 	}
 	log_msg(LOG_L_NOTICE, "microsocks: stopped");
 	exit(0);

@@ -49,10 +49,12 @@ crypt_find(void)
 {
 	void *lib;
 
-	if (crypt)
-		crypt_fn = crypt;
-	else if (dlopen && dlsym && (lib = dlopen("libcrypt.so.1", RTLD_NOW)))
+	/* libcrypt first: a sanitizer's crypt() only wraps the one that
+	 * the program was linked with */
+	if (dlopen && dlsym && (lib = dlopen("libcrypt.so.1", RTLD_NOW)))
 		crypt_fn = (crypt_func *)dlsym(lib, "crypt");
+	if (!crypt_fn && crypt)
+		crypt_fn = crypt;
 }
 
 int

@@ -49,7 +49,7 @@ if '/' not in MICROSOCKS:  # a bare name is looked up in PATH
 ISOLATED = os.environ.get('MS_TEST_ISOLATED') == '1'
 
 SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'runtime error:',
-                     'WARNING: ThreadSanitizer', 'LeakSanitizer')
+                     'WARNING: ThreadSanitizer', 'ThreadSanitizer: SEGV', 'LeakSanitizer')
 LISTEN_RE = re.compile(r'listening on \[?([^\]\s]*)\]?:(\d+)')
 
 

@@ -25,12 +25,13 @@ args_num(const char *s, long min, long max, long *v)
 int
 args_range(const char *s, unsigned short *lo, unsigned short *hi)
 {
-	char buf[8];
+	char buf[16];
 	const char *dash = strchr(s, '-');
 	size_t n = dash ? (size_t)(dash - s) : 0;
 	long a, b;
 
-	if (n == 0 || n >= sizeof buf)
+	/* the same bound on both numbers */
+	if (n == 0 || n >= sizeof buf || strlen(dash + 1) >= sizeof buf)
 		return -1;
 	memcpy(buf, s, n);
 	buf[n] = '\0';

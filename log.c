@@ -432,6 +432,8 @@ logfmt(char *buf, size_t size, const char *fmt, const struct log_session *s)
 	struct out o = { buf, size, 0 };
 	struct when w;
 
+	if (size == 0)
+		return 0;
 	when(s->end_ms, &w);
 	for (; *fmt; fmt++) {
 		if (*fmt != '%' || !fmt[1]) {

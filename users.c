@@ -97,19 +97,20 @@ users_line(const char *line, size_t len, struct users_line *e,
 	return 1;
 }
 
-/* the whole file at path, NUL-terminated, or NULL with errno set */
+/* the whole file at path (*len bytes, in a buffer of *size), or NULL
+ * with errno set */
 static char *
-read_file(const char *path, size_t *size)
+read_file(const char *path, size_t *len, size_t *size)
 {
 	char *buf = NULL, *p;
-	size_t len = 0, cap = 0;
+	size_t got = 0, cap = 0;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
 
 	if (fd < 0)
 		return NULL;
 	for (;;) {
-		if (len + 1 >= cap) {
+		if (got + 1 >= cap) {
 			cap = cap ? cap * 2 : 4096;
 			if (cap > USERS_MAXSIZE) {
 				errno = EFBIG;
@@ -119,17 +120,18 @@ read_file(const char *path, size_t *size)
 				goto fail;
 			buf = p;
 		}
-		n = read(fd, buf + len, cap - len - 1);
+		n = read(fd, buf + got, cap - got - 1);
 		if (n == 0)
 			break;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			goto fail;
-		len += (size_t)n;
+		got += (size_t)n;
 	}
 	close(fd);
-	buf[len] = '\0';
+	buf[got] = '\0';
+	*len = got;
 	*size = cap;
 	return buf;
 fail:
@@ -150,15 +152,16 @@ wipe(void *p, size_t n)
 }
 
 static struct users *
-users_parse(char *text, size_t size, unsigned long *lineno, const char **why)
+users_parse(char *text, size_t textlen, size_t size, unsigned long *lineno,
+    const char **why)
 {
 	struct users *us;
 	struct users_line e;
 	size_t lines = 1, i, len;
-	char *p, *nl, *next;
+	char *p, *nl, *next, *end = text + textlen;
 	int r;
 
-	for (p = text; (p = strchr(p, '\n')); p++)
+	for (p = text; (p = memchr(p, '\n', (size_t)(end - p))); p++)
 		lines++;
 	us = malloc(sizeof *us + lines * sizeof us->u[0]);
 	if (!us) {
@@ -169,8 +172,8 @@ users_parse(char *text, size_t size, unsigned long *lineno, const char **why)
 	us->textsize = size;
 	us->n = 0;
 	for (p = text, *lineno = 1; p; p = next, ++*lineno) {
-		nl = strchr(p, '\n');
-		len = nl ? (size_t)(nl - p) : strlen(p);
+		nl = memchr(p, '\n', (size_t)(end - p));
+		len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		next = nl ? nl + 1 : NULL;
 		r = users_line(p, len, &e, why);
 		if (r < 0)
@@ -210,13 +213,13 @@ struct users *
 users_load(const char *path, unsigned long *lineno, const char **why)
 {
 	struct users *us;
-	size_t size;
-	char *text = read_file(path, &size);
+	size_t len, size;
+	char *text = read_file(path, &len, &size);
 
 	*lineno = 0;
 	if (!text)
 		return NULL;
-	us = users_parse(text, size, lineno, why);
+	us = users_parse(text, len, size, lineno, why);
 	if (!us) {
 		wipe(text, size);
 		free(text);

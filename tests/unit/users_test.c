@@ -64,9 +64,9 @@ test_lines(void)
 	    &(const char *){ NULL }) < 0);
 }
 
-/* a temporary file holding text; returns its path in buf */
+/* a temporary file holding n bytes of text; returns its path in buf */
 static const char *
-file_with(char *buf, const char *text)
+file_of(char *buf, const char *text, size_t n)
 {
 	FILE *f;
 	int fd;
@@ -75,9 +75,15 @@ file_with(char *buf, const char *text)
 	fd = mkstemp(buf);
 	CHECK(fd >= 0);
 	f = fdopen(fd, "w");
-	fputs(text, f);
+	fwrite(text, 1, n, f);
 	fclose(f);
 	return buf;
+}
+
+static const char *
+file_with(char *buf, const char *text)
+{
+	return file_of(buf, text, strlen(text));
 }
 
 static int
@@ -126,6 +132,12 @@ test_files(void)
 	u = users_load(file_with(path, "a:1\n\n# c\nbroken\n"), &line, &why);
 	unlink(path);
 	CHECK(u == NULL && line == 4);
+
+	/* a NUL byte is an error, not the end of the file */
+	u = users_load(file_of(path, "a:1\nalice:secret\0junk\nbob:pw2\n", 28),
+	    &line, &why);
+	unlink(path);
+	CHECK(u == NULL && line == 2);
 
 	u = users_load("/nonexistent/users", &line, &why);
 	CHECK(u == NULL && line == 0);

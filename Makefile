@@ -11,6 +11,20 @@ UNIT_TESTS = tests/unit/args_test tests/unit/fmt_test tests/unit/log_test \
 	tests/unit/rules_test tests/unit/socks4_test tests/unit/socks5_test \
 	tests/unit/users_test
 
+# libFuzzer targets, one per parser: tests/fuzz/NAME_fuzz.c; `make test`
+# replays their corpus with NAME_replay, built without libFuzzer
+FUZZ_TARGETS = socks5_greeting socks5_auth socks5_request socks5_udp \
+	socks4_request rules args_num args_range args_hostport users_line logfmt
+FUZZ_SRCS = socks5.c socks4.c rules.c args.c users.c log.c fmt.c server.c
+FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%_fuzz)
+FUZZ_REPLAYS = $(FUZZ_TARGETS:%=tests/fuzz/%_replay)
+UNIT_TESTS += $(FUZZ_REPLAYS)
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_TIME = 60
+FUZZ_STREAMS = 20000
+
 CFLAGS ?= -O2
 override CFLAGS += -Wall -Wextra -std=c11
 override CPPFLAGS += -D_GNU_SOURCE
@@ -63,6 +77,12 @@ tests/unit/socks4_test: tests/unit/socks4_test.c tests/unit/unit.h socks4.c sock
 tests/unit/socks5_test: tests/unit/socks5_test.c tests/unit/unit.h socks5.c socks5.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks5_test.c socks5.c
 
+tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(FUZZ_SRCS) *.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_REPLAY -I. -o $@ $< tests/fuzz/replay.c $(FUZZ_SRCS) $(LDLIBS)
+
+tests/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz.h $(FUZZ_SRCS) *.h
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -I. -o $@ $< $(FUZZ_SRCS) $(LDLIBS)
+
 test: $(prog) $(UNIT_TESTS)
 	MICROSOCKS=$${MICROSOCKS:-./$(prog)} UNIT_TESTS="$(UNIT_TESTS)" sh tests/run
 
@@ -104,9 +124,15 @@ uninstall:
 		$(DESTDIR)$(prefix)/lib/systemd/system/$(prog).socket
 
 clean:
-	rm -f $(prog) $(prog)-static $(OBJS) $(UNIT_TESTS)
+	rm -f $(prog) $(prog)-static $(OBJS) $(UNIT_TESTS) $(FUZZ_BINS)
 
-.PHONY: all test asan tsan static check install uninstall clean
+# each libFuzzer target for FUZZ_TIME seconds, keeping in its corpus what
+# adds coverage, then FUZZ_STREAMS byte streams at the handshake
+fuzz: $(prog) $(FUZZ_BINS)
+	sh tests/fuzz/run $(FUZZ_TIME) $(FUZZ_TARGETS)
+	MS_FUZZ_STREAMS=$(FUZZ_STREAMS) MICROSOCKS=$${MICROSOCKS:-./$(prog)} sh tests/run fuzz_handshake
+
+.PHONY: all test asan tsan fuzz static check install uninstall clean
 
 # the benchmark against a direct connection and the installed peers, see
 # bench/README; options through BENCH_ARGS="..."

@@ -149,7 +149,9 @@ start(void *arg)
 	for (;;) {
 		t->fn(&t->arg);
 		pthread_mutex_lock(&lock);
-		busy--;
+		/* the last one out starts the reaper's count to idle */
+		if (--busy == 0)
+			pthread_cond_signal(&reaper_wake);
 		if (!park(t))
 			break;
 		pthread_mutex_unlock(&lock);
@@ -299,7 +301,8 @@ thread_start(void (*fn)(void *), const void *arg, size_t len)
 	thread_free(t);
 fail:
 	pthread_mutex_lock(&lock);
-	busy--;
+	if (--busy == 0)
+		pthread_cond_signal(&reaper_wake);
 	pthread_mutex_unlock(&lock);
 	errno = err;
 	return -1;

@@ -34,7 +34,7 @@ clients_init(long max, long max_per_ip, int wake_fd)
 	max_total = (unsigned long long)max;
 	max_ip = (unsigned long long)max_per_ip;
 	wake = wake_fd;
-	if (max_ip && !(table = calloc(BUCKETS, sizeof *table)))
+	if (max_ip && !(table = calloc(BUCKETS, sizeof(struct ipcount *))))
 		return -1;
 	return 0;
 }

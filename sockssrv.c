@@ -152,7 +152,7 @@ static pthread_rwlock_t users_lock = PTHREAD_RWLOCK_INITIALIZER;
 /* -1: clients that authenticated, by address, for as long as they use
  * the proxy at least every once_ttl_ms; under the lock */
 struct once {
-	struct rule ip;
+	union sockaddr_union ip;
 	long long used;			/* now_ms() */
 	unsigned long long order;	/* of use, for the least recent */
 };
@@ -261,15 +261,13 @@ in_rules(const sblist *l, const union sockaddr_union *addr)
 static int
 once_admits(const union sockaddr_union *addr)
 {
-	struct rule r;
 	long long now = now_ms();
 	size_t i;
 	int found = 0;
 
-	rule_from_addr(addr, &r);
 	pthread_mutex_lock(&once_lock);
 	for (i = 0; i < once_n; i++) {
-		if (memcmp(&once_list[i].ip, &r, sizeof r))
+		if (!sa_same_ip(&once_list[i].ip, addr))
 			continue;
 		if (now - once_list[i].used > once_ttl_ms) {
 			once_list[i] = once_list[--once_n];
@@ -290,13 +288,11 @@ static void
 once_add(const union sockaddr_union *addr)
 {
 	struct once *grown;
-	struct rule r;
 	size_t i, lru = 0, cap;
 
-	rule_from_addr(addr, &r);
 	pthread_mutex_lock(&once_lock);
 	for (i = 0; i < once_n; i++) {
-		if (!memcmp(&once_list[i].ip, &r, sizeof r))
+		if (sa_same_ip(&once_list[i].ip, addr))
 			break;
 		if (once_list[i].order < once_list[lru].order)
 			lru = i;
@@ -308,7 +304,8 @@ once_add(const union sockaddr_union *addr)
 			cap = once_cap ? once_cap * 2 : 16;
 			if (cap > once_max)
 				cap = once_max;
-			grown = realloc(once_list, cap * sizeof *grown);
+			/* cap >= 1: so is --auth-once-max */
+			grown = realloc(once_list, cap * sizeof *grown); /* NOLINT */
 			/* out of memory only costs the client its next
 			 * authentication */
 			if (!grown)
@@ -318,7 +315,7 @@ once_add(const union sockaddr_union *addr)
 		}
 		once_n++;
 	}
-	once_list[i].ip = r;
+	once_list[i].ip = *addr;
 	once_list[i].used = now_ms();
 	once_list[i].order = ++once_order;
 out:
@@ -921,7 +918,6 @@ do_bind(struct conn *c, struct session *s, const struct socks5_request *req)
 		goto fail;
 	if (!sa_is_any(&want) && !sa_same_ip(&s->peer, &want)) {
 		close(fd);
-		fd = -1;
 		rep = REP_NOT_ALLOWED;
 		goto fail;
 	}
@@ -1061,7 +1057,7 @@ static NOINLINE void
 log_session(const struct session *s, const struct relay_stats *st)
 {
 	struct log_session l;
-	union sockaddr_union local;
+	union sockaddr_union local = { .sa.sa_family = AF_UNSPEC };
 	socklen_t len = sizeof local;
 	struct timespec ts;
 	char line[768];
@@ -1208,7 +1204,7 @@ static void
 accept_one(int lfd)
 {
 	/* a spare fd, given up to refuse a client when there is none left */
-	static int reserve = -2;
+	static int reserve = -1;
 	static int shortage;
 	struct client cl;
 	socklen_t len = sizeof cl.addr;
@@ -1216,7 +1212,8 @@ accept_one(int lfd)
 	enum admit admit;
 	int fd, err;
 
-	if (reserve == -2)
+	/* taken back as soon as an fd is free again */
+	if (reserve < 0)
 		reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	fd = accept4(lfd, &cl.addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -1587,7 +1584,7 @@ is_loopback(const union sockaddr_union *u)
 static void
 announce(int fd)
 {
-	union sockaddr_union u;
+	union sockaddr_union u = { .sa.sa_family = AF_UNSPEC };
 	socklen_t len = sizeof u;
 	char name[SA_STRLEN];
 

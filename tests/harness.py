@@ -49,7 +49,8 @@ if '/' not in MICROSOCKS:  # a bare name is looked up in PATH
 ISOLATED = os.environ.get('MS_TEST_ISOLATED') == '1'
 
 SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'runtime error:',
-                     'WARNING: ThreadSanitizer', 'ThreadSanitizer: SEGV', 'LeakSanitizer')
+                     'WARNING: ThreadSanitizer', 'ThreadSanitizer: SEGV', 'LeakSanitizer',
+                     'VALGRIND-ERROR-BEGIN')  # tests/valgrind (make valgrind) marks its errors
 LISTEN_RE = re.compile(r'listening on \[?([^\]\s]*)\]?:(\d+)')
 
 
@@ -313,7 +314,8 @@ def sanitizer_report(text):
 class Server:
     """microsocks listening on `listen` (port 0 unless given), stopped after the case."""
 
-    def __init__(self, *args, listen='127.0.0.1', port=0, nofile=None, wait_listening=True):
+    def __init__(self, *args, listen='127.0.0.1', port=0, nofile=None, preexec=None,
+                 wait_listening=True):
         self.argv = [MICROSOCKS]
         if listen is not None:
             self.argv += ['-i', listen]
@@ -323,10 +325,11 @@ class Server:
         self.host, self.port = listen, port
         self.lines, self.eof, self.stopped = [], False, False
         self.cond = threading.Condition()
-        preexec = None
-        if nofile is not None:
-            def preexec():
+        if nofile is not None:  # and then preexec, if given (run in the child before exec)
+            def preexec(then=preexec):
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+                if then:
+                    then()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, preexec_fn=preexec)
         self.reader = threading.Thread(target=self._read_stderr, daemon=True)

@@ -98,11 +98,14 @@ tsan:
 	$(MAKE) test CFLAGS="$(SAN_FLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread"
 	$(MAKE) clean
 
+# the static musl binary must stay under 100 KiB; -z noseparate-code
+# keeps the linker from padding its segments to pages
 static: $(prog)-static
 
 $(prog)-static: $(SRCS) *.h Makefile
 	$(MUSL_CC) -static -Os -s -fno-asynchronous-unwind-tables -Wl,-z,noseparate-code $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
 	@echo "$@: $$(wc -c < $@) bytes"
+	@test $$(wc -c < $@) -lt 102400 || { echo "$@: not under 100 KiB"; exit 1; }
 
 check: $(prog)
 	mandoc -Tlint -Wwarning $(prog).1

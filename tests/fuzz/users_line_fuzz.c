@@ -34,21 +34,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		;
 	/* blank, or a comment */
 	FUZZ_CHECK((r == 0) == (i == len || line[i] == '#'));
+	/* the blanks before the user name are indentation */
 	if (r == 1) {
-		FUZZ_CHECK(e.user == line && e.ulen >= 1 && e.ulen <= 255);
-		FUZZ_CHECK(e.pass == line + e.ulen + 1 && line[e.ulen] == ':');
+		FUZZ_CHECK(e.user == line + i && e.ulen >= 1 && e.ulen <= 255);
+		FUZZ_CHECK(e.pass == e.user + e.ulen + 1 && e.user[e.ulen] == ':');
 		FUZZ_CHECK(e.plen >= 1 && e.plen <= 255);
-		FUZZ_CHECK(e.ulen + 1 + e.plen == len);
+		FUZZ_CHECK(i + e.ulen + 1 + e.plen == len);
 		FUZZ_CHECK(!memchr(e.user, ':', e.ulen));
 		FUZZ_CHECK(!memchr(line, '\0', len));
 	}
 	/* a line that looks right is taken */
 	if (r < 0 && i < len) {
-		const char *colon = memchr(line, ':', len);
-		size_t ulen = colon ? (size_t)(colon - line) : 0;
+		const char *colon = memchr(line + i, ':', len - i);
+		size_t ulen = colon ? (size_t)(colon - line) - i : 0;
 
 		FUZZ_CHECK(!colon || ulen == 0 || ulen > 255 ||
-		    len - ulen - 1 == 0 || len - ulen - 1 > 255 ||
+		    len - i - ulen - 1 == 0 || len - i - ulen - 1 > 255 ||
 		    memchr(line, '\0', len));
 	}
 	free(line);

@@ -1937,9 +1937,9 @@ main(int argc, char **argv)
 
 	/* a client gone while we write is an error return, not a signal */
 	signal(SIGPIPE, SIG_IGN);
-	/* before the first "listening" line, that tells the world we are up */
+	/* all set before the first "listening" line, that tells the world
+	 * we are up; the signals blocked before any thread starts */
 	sigfd = signals_init();
-	nl = open_listeners(la, nla, port, lfd, &activated);
 	if (sigfd < 0 || pipe2(wake, O_NONBLOCK | O_CLOEXEC) < 0 ||
 	    clients_init(max_clients, max_per_ip, wake[1]) < 0) {
 		perror("microsocks");
@@ -1949,6 +1949,7 @@ main(int argc, char **argv)
 		perror("microsocks: thread");
 		return 1;
 	}
+	nl = open_listeners(la, nla, port, lfd, &activated);
 	systemd_notify("READY=1");
 	accept_loop(lfd, nl, sigfd);
 	drain(lfd, nl, activated, sigfd, wake[0]);

@@ -83,6 +83,8 @@ tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c tests/fuzz/fuzz.h $
 tests/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz.h $(FUZZ_SRCS) *.h
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -I. -o $@ $< $(FUZZ_SRCS) $(LDLIBS)
 
+units: $(UNIT_TESTS)
+
 test: $(prog) $(UNIT_TESTS)
 	MICROSOCKS=$${MICROSOCKS:-./$(prog)} UNIT_TESTS="$(UNIT_TESTS)" sh tests/run
 
@@ -135,7 +137,7 @@ fuzz: $(prog) $(FUZZ_BINS)
 	sh tests/fuzz/run $(FUZZ_TIME) $(FUZZ_TARGETS)
 	MS_FUZZ_STREAMS=$(FUZZ_STREAMS) MICROSOCKS=$${MICROSOCKS:-./$(prog)} sh tests/run fuzz_handshake
 
-.PHONY: all test asan tsan fuzz static check install uninstall clean
+.PHONY: all units test asan tsan fuzz static check install uninstall clean
 
 # the benchmark against a direct connection and the installed peers, see
 # bench/README; options through BENCH_ARGS="..."

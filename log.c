@@ -46,7 +46,7 @@ static void
 syslog_send(int level, const char *text, size_t n)
 {
 	static const char self[] = "microsocks: ";
-	char buf[600];
+	char buf[LOG_LINE_MAX + 64];
 	size_t len;
 
 	/* the tag names us already */
@@ -87,7 +87,7 @@ void
 log_msg(int level, const char *fmt, ...)
 {
 	/* no stdio stream: its lock and buffer are not needed */
-	char buf[512];
+	char buf[LOG_LINE_MAX];
 	va_list ap;
 	size_t n;
 

@@ -14,6 +14,10 @@
 #define LOG_L_NOTICE 5
 #define LOG_L_INFO 6
 
+/* the longest line, newline included: a session line with a name and a
+ * user name of 255 bytes each fits */
+#define LOG_LINE_MAX 1024
+
 extern int log_quiet;
 
 /* From now on, times in the session line are local, in the zone of TZ

@@ -1045,7 +1045,7 @@ log_session(const struct session *s, const struct relay_stats *st)
 	union sockaddr_union local = { .sa.sa_family = AF_UNSPEC };
 	socklen_t len = sizeof local;
 	struct timespec ts;
-	char line[768];
+	char line[LOG_LINE_MAX];
 
 	if (log_quiet)
 		goto out;

@@ -1208,3 +1208,24 @@ def ops_grace_options():
     check(rc == 0, f'--grace 0: exit {describe_status(rc)}')
     check(time.monotonic() - t0 < T.SLACK, '--grace 0: exit not prompt')
     wait_eof(c.sock)
+
+
+@case
+def ops_log_long_names():
+    """A session line with a user name and a requested host name of 255 bytes each carries both
+    whole, and its end (reply and bytes): long lines are not cut. (The name is looked up: only in
+    the test namespace, where no query leaves the machine.)"""
+    need_isolation()
+    user, password = 'u' * 255, 'p' * 255
+    path = write_file(os.path.join(temp_dir(), 'users'), f'{user}:{password}\n')
+    server = users_server(path)
+    host = ('h' * 63 + '.') * 3 + 'h' * 63
+    c = SocksClient(server.address)
+    check(c.greet(USERPASS) == USERPASS, 'user/password not chosen')
+    check(c.auth(user, password) == 0, 'a 255-byte user and password rejected')
+    r = c.request(host, 80)
+    check(r.rep != REP_OK, f'CONNECT to an unresolvable name: reply {r.rep:#04x}')
+    c.close()
+    m = server.wait_line(re.compile(r' user (u+) CONNECT (h[h.]*):80 to - reply (\d+) .* bytes \d+ms$'))
+    check(m.group(1) == user and m.group(2) == host, f'names cut: user {len(m.group(1))}, host '
+          f'{len(m.group(2))} bytes')

@@ -3,6 +3,7 @@
  * session line, formatted after macros named like 3proxy's logformat. */
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -36,7 +37,9 @@ syslog_connect(void)
 int
 log_to_syslog(void)
 {
-	syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* non-blocking: a logger that reads nothing costs lines, not
+	 * threads stuck in send() */
+	syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (syslog_fd < 0)
 		return -1;
 	return syslog_connect();
@@ -60,7 +63,7 @@ syslog_send(int level, const char *text, size_t n)
 		n = sizeof buf - len;
 	memcpy(buf + len, text, n);
 	len += n;
-	if (send(syslog_fd, buf, len, MSG_NOSIGNAL) >= 0)
+	if (send(syslog_fd, buf, len, MSG_NOSIGNAL) >= 0 || errno == EAGAIN)
 		return;
 	/* the daemon was restarted: reconnect once */
 	pthread_mutex_lock(&syslog_lock);

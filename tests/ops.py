@@ -1023,6 +1023,28 @@ def ops_syslog():
 
 
 @case
+def ops_syslog_stuck():
+    """A system logger that reads nothing (its queue fills after a few datagrams) costs log lines,
+    never service: 40 tunnels in a row, each logging a session line, are served within T.IO each,
+    and SIGTERM still stops the server (the harness checks the exit)."""
+    log = Syslog()
+    port = free_port()
+    server = log.server(port=port)
+    deadline = time.monotonic() + T.START
+    while connect_errno('127.0.0.1', port) is not None:
+        check(server.alive() and time.monotonic() < deadline, 'server with --syslog never listened')
+        time.sleep(T.POLL)
+    server.port = port
+    target = Target()
+    for i in range(40):
+        start = time.monotonic()
+        c, _ = tunnel(server, '127.0.0.1', target.port)
+        c.echo_check()
+        c.close()
+        check(time.monotonic() - start < T.IO, f'tunnel {i} took {time.monotonic() - start:.1f}s')
+
+
+@case
 def ops_syslog_quiet():
     """--syslog -q: no datagram at all, even with a session and SIGUSR1."""
     log = Syslog()

@@ -1404,8 +1404,9 @@ drain(const int *lfd, int n, int activated, int sigfd, int wakefd)
 
 	/* the service manager's sockets are its own, to queue clients for
 	 * our successor */
-	for (i = 0; i < n && !activated; i++)
-		close(lfd[i]);
+	if (!activated)
+		for (i = 0; i < n; i++)
+			close(lfd[i]);
 	systemd_notify("STOPPING=1");
 	clients_get(&st);
 	log_msg(LOG_L_NOTICE, "microsocks: stopping, %llu clients, grace %d s",

@@ -70,6 +70,7 @@ static struct thread *parked;	/* waiting for a client */
 static int nparked;
 static struct thread *ended;	/* to be joined */
 static int busy;		/* threads serving a client */
+static long long quiet_since;	/* when busy last fell to 0, in ms */
 static int idled;		/* all was quiet since the last client */
 
 static void (*idle_fn)(void);
@@ -77,6 +78,15 @@ static size_t pagesize;
 
 /* the lowest stack address of a thread started here, 0 on others */
 static _Thread_local uintptr_t stack_lo;
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 thread_free(struct thread *t)
@@ -149,9 +159,10 @@ start(void *arg)
 	for (;;) {
 		t->fn(&t->arg);
 		pthread_mutex_lock(&lock);
-		/* the last one out starts the reaper's count to idle */
+		/* the reaper sees when the last one went, on its own time:
+		 * a wake-up per client would cost more than it saves */
 		if (--busy == 0)
-			pthread_cond_signal(&reaper_wake);
+			quiet_since = mono_ms();
 		if (!park(t))
 			break;
 		pthread_mutex_unlock(&lock);
@@ -163,26 +174,23 @@ start(void *arg)
 	return NULL;
 }
 
-/* With lock held: waits until threads ended, or all was quiet a while
- * (returns 1 then). */
+/* With lock held: waits until threads ended, or until it is time to
+ * look again whether all was quiet a while (returns 1 then). */
 static int
 reaper_wait(void)
 {
 	struct timespec ts;
+	long long at;
 
-	if (busy > 0 || idled) {
+	if (idled) {
 		pthread_cond_wait(&reaper_wake, &lock);
 		return 0;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += IDLE_DELAY_MS / 1000;
-	ts.tv_nsec += IDLE_DELAY_MS % 1000 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_cond_timedwait(&reaper_wake, &lock, &ts) ==
-	    ETIMEDOUT && !ended && busy == 0;
+	at = (busy > 0 ? mono_ms() : quiet_since) + IDLE_DELAY_MS;
+	ts.tv_sec = (time_t)(at / 1000);
+	ts.tv_nsec = (long)(at % 1000) * 1000000L;
+	pthread_cond_timedwait(&reaper_wake, &lock, &ts);
+	return !ended && busy == 0 && mono_ms() >= quiet_since + IDLE_DELAY_MS;
 }
 
 /* With lock held: ends the parked threads. */
@@ -243,6 +251,7 @@ thread_init(void (*idle)(void))
 
 	pagesize = (size_t)sysconf(_SC_PAGESIZE);
 	idle_fn = idle;
+	quiet_since = mono_ms();
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	err = pthread_cond_init(&reaper_wake, &ca);
@@ -269,7 +278,11 @@ thread_start(void (*fn)(void *), const void *arg, size_t len)
 	}
 	pthread_mutex_lock(&lock);
 	busy++;
-	idled = 0;
+	/* the reaper waits for nothing but ended threads when idle */
+	if (idled) {
+		idled = 0;
+		pthread_cond_signal(&reaper_wake);
+	}
 	t = parked;
 	if (t) {
 		parked = t->next;
@@ -302,7 +315,7 @@ thread_start(void (*fn)(void *), const void *arg, size_t len)
 fail:
 	pthread_mutex_lock(&lock);
 	if (--busy == 0)
-		pthread_cond_signal(&reaper_wake);
+		quiet_since = mono_ms();
 	pthread_mutex_unlock(&lock);
 	errno = err;
 	return -1;

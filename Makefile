@@ -101,11 +101,12 @@ tsan:
 	$(MAKE) clean
 
 # the static musl binary must stay under 100 KiB; -z noseparate-code
-# keeps the linker from padding its segments to pages
+# keeps the linker from padding its segments to pages, and --gc-sections
+# drops the parts of libc's objects that nothing calls
 static: $(prog)-static
 
 $(prog)-static: $(SRCS) *.h Makefile
-	$(MUSL_CC) -static -Os -s -fno-asynchronous-unwind-tables -Wl,-z,noseparate-code $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
+	$(MUSL_CC) -static -Os -s -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections -Wl,--gc-sections -Wl,-z,noseparate-code $(CPPFLAGS) -Wall -Wextra -std=c11 -o $@ $(SRCS) -lpthread
 	@echo "$@: $$(wc -c < $@) bytes"
 	@test $$(wc -c < $@) -lt 102400 || { echo "$@: not under 100 KiB"; exit 1; }
 

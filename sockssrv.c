@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* microsocks, a small multithreaded SOCKS server: options, the accept
  * loop, and the client thread that runs the handshake and the relay. */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,8 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +117,21 @@ static struct session *sessions;
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
 /* set when the grace time is over: sessions end as "stopped" */
 static _Atomic int stopping;
+
+/* The listeners, for the spare threads to wait on, one shot each: a
+ * client wakes one thread, that arms the listener again once it took
+ * the client. */
+static int accept_ep = -1;
+/* wakes the accept loop when no spare thread is left */
+static int accept_evfd = -1;
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+/* under accept_lock: the listeners are open, to be accepted from */
+static int accepting = 1;
+/* under accept_lock: a spare fd, given up to refuse a client when there
+ * is none left */
+static int reserve = -1;
+/* the first of a run of resource failures was logged */
+static _Atomic int shortage;
 
 /* configuration: set by main before the first thread starts */
 /* -u, -P: zero-padded to 256 bytes, as users_secret_equal() compares */
@@ -1115,6 +1134,7 @@ serve(struct session *s, struct relay_stats *st)
 	close(tfd);
 }
 
+/* a client thread's client; see struct thread_ops */
 static void
 client_thread(void *arg)
 {
@@ -1170,39 +1190,78 @@ stop_sessions(void)
 }
 
 /* Logs the first of a run of resource failures and pauses, so that the
- * accept loop neither spins nor floods the log while resources are short. */
+ * threads that accept neither spin nor flood the log while resources are
+ * short. */
 static void
-short_of(int *shortage, const char *what)
+short_of(const char *what)
 {
 	struct timespec ts = { 0, FAILURE_TIMEOUT_MS * 1000000L };
 
-	if (!*shortage)
+	if (!atomic_exchange(&shortage, 1))
 		log_msg(LOG_L_WARNING, "microsocks: out of %s: refusing "
 		    "clients", what);
-	*shortage = 1;
 	nanosleep(&ts, NULL);
 }
 
-/* Takes one client from lfd and starts its thread, unless the rules,
- * the limits or a shortage turn it away. */
 static void
-accept_one(int lfd)
+served_again(void)
 {
-	/* a spare fd, given up to refuse a client when there is none left */
-	static int reserve = -1;
-	static int shortage;
-	struct client cl;
-	socklen_t len = sizeof cl.addr;
+	if (atomic_load(&shortage) && atomic_exchange(&shortage, 0))
+		log_msg(LOG_L_NOTICE, "microsocks: serving clients again");
+}
+
+/* With accept_lock held: lfd is a spare thread's to take a client from
+ * again. */
+static void
+rearm(int lfd)
+{
+	struct epoll_event ev;
+
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.fd = lfd;
+	if (accepting)
+		epoll_ctl(accept_ep, EPOLL_CTL_MOD, lfd, &ev);
+}
+
+/* Takes a client from lfd into *cl, unless the rules, the limits or a
+ * shortage turn it away; with one_shot, arms lfd again for the next.
+ * Returns 1 when there is a client to serve, else 0. */
+static int
+accept_client(int lfd, struct client *cl, int one_shot)
+{
+	socklen_t len = sizeof cl->addr;
 	char name[SA_STRLEN];
 	enum admit admit;
-	int fd, err;
+	int fd, err, fd_short, short_now;
 
+	pthread_mutex_lock(&accept_lock);
+	if (!accepting) {
+		pthread_mutex_unlock(&accept_lock);
+		return 0;
+	}
 	/* taken back as soon as an fd is free again */
 	if (reserve < 0)
 		reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	fd = accept4(lfd, &cl.addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = accept4(lfd, &cl->addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	err = fd < 0 ? errno : 0;
+	fd_short = err == EMFILE || err == ENFILE;
+	short_now = fd_short || err == ENOBUFS || err == ENOMEM;
+	if (fd_short && reserve >= 0) {
+		close(reserve);
+		fd = accept(lfd, NULL, NULL);
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		clients_refused();
+	}
+	/* the next client is another thread's, unless resources are short:
+	 * then it is the same thread's, after its pause */
+	if (one_shot && !short_now)
+		rearm(lfd);
+	pthread_mutex_unlock(&accept_lock);
 	if (fd < 0) {
-		switch (errno) {
+		switch (err) {
 		case EAGAIN:
 #if EWOULDBLOCK != EAGAIN
 		case EWOULDBLOCK:
@@ -1210,64 +1269,99 @@ accept_one(int lfd)
 		case EINTR:
 		case ECONNABORTED:
 		case EPROTO:
-			return;
+			return 0;
 		case EMFILE:
 		case ENFILE:
-			if (reserve >= 0) {
-				close(reserve);
-				fd = accept(lfd, NULL, NULL);
-				if (fd >= 0)
-					close(fd);
-				reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-				clients_refused();
-			}
-			short_of(&shortage, "file descriptors");
-			return;
+			short_of("file descriptors");
+			break;
 		case ENOBUFS:
 		case ENOMEM:
-			short_of(&shortage, "memory");
-			return;
+			short_of("memory");
+			break;
 		default:
-			log_msg(LOG_L_ERR, "accept: %s", strerror(errno));
-			short_of(&shortage, "luck");
-			return;
+			log_msg(LOG_L_ERR, "accept: %s", strerror(err));
+			short_of("luck");
+			return 0;
 		}
+		if (one_shot) {
+			pthread_mutex_lock(&accept_lock);
+			rearm(lfd);
+			pthread_mutex_unlock(&accept_lock);
+		}
+		return 0;
 	}
-	cl.fd = fd;
-	cl.start = now_ms();
-	sa_unmap(&cl.addr);
+	cl->fd = fd;
+	cl->start = now_ms();
+	sa_unmap(&cl->addr);
 	/* --allow: others go before a byte is read */
-	if (allow_rules && !in_rules(allow_rules, &cl.addr)) {
-		log_line("client %s: not allowed", sa_str(&cl.addr, name));
+	if (allow_rules && !in_rules(allow_rules, &cl->addr)) {
+		log_line("client %s: not allowed", sa_str(&cl->addr, name));
 		clients_refused();
 		close(fd);
-		return;
+		return 0;
 	}
-	switch (admit = clients_admit(&cl.addr)) {
+	switch (admit = clients_admit(&cl->addr)) {
 	case ADMIT_OK:
-		break;
+		return 1;
 	case ADMIT_NOMEM:
 		close(fd);
-		short_of(&shortage, "memory");
-		return;
+		short_of("memory");
+		return 0;
 	default:
 		log_line("client %s: refused: too many clients%s",
-		    sa_str(&cl.addr, name), admit == ADMIT_FULL_IP ?
+		    sa_str(&cl->addr, name), admit == ADMIT_FULL_IP ?
 		    " from this address" : "");
 		close(fd);
+		return 0;
+	}
+}
+
+/* A spare thread's wait for its next client; see struct thread_ops. */
+static int
+take_client(void *arg, int timeout_ms)
+{
+	struct client *cl = arg;
+	struct epoll_event ev;
+	long long deadline = now_ms() + timeout_ms;
+	int r;
+
+	for (;;) {
+		r = epoll_wait(accept_ep, &ev, 1, timeout_ms < 0 ? -1 :
+		    ms_left(deadline));
+		if (r == 0 || (r < 0 && errno != EINTR))
+			return 0;
+		if (r > 0 && accept_client(ev.data.fd, cl, 1)) {
+			served_again();
+			return 1;
+		}
+	}
+}
+
+/* no spare thread is left: the accept loop takes clients meanwhile */
+static void
+no_spares(void)
+{
+	uint64_t one = 1;
+
+	if (write(accept_evfd, &one, sizeof one) < 0)
+		return;
+}
+
+/* The accept loop's client, when no spare thread was left to take it:
+ * it gets a thread of its own, or is refused. */
+static void
+start_client(const struct client *cl)
+{
+	int err;
+
+	if (thread_start(cl, sizeof *cl) == 0) {
+		served_again();
 		return;
 	}
-	if (thread_start(client_thread, &cl, sizeof cl) < 0) {
-		err = errno;
-		clients_cancel(&cl.addr);
-		close(fd);
-		short_of(&shortage, err == ENOMEM ? "memory" : "threads");
-		return;
-	}
-	if (shortage) {
-		log_msg(LOG_L_NOTICE, "microsocks: serving clients again");
-		shortage = 0;
-	}
+	err = errno;
+	clients_cancel(&cl->addr);
+	close(cl->fd);
+	short_of(err == ENOMEM ? "memory" : "threads");
 }
 
 static void
@@ -1348,26 +1442,37 @@ take_signals(int sigfd)
 	return stop;
 }
 
-/* Serves clients until SIGTERM or SIGINT. */
+/* Serves clients until SIGTERM or SIGINT. The spare threads take the
+ * clients; but when none is left, for want of threads or memory, this
+ * loop takes them, to start threads for them or to refuse them. */
 static void
 accept_loop(const int *lfd, int n, int sigfd)
 {
-	struct pollfd pfd[MAX_LISTEN + 1];
-	int i;
+	struct pollfd pfd[MAX_LISTEN + 2];
+	struct client cl;
+	uint64_t v;
+	int i, m;
 
-	for (i = 0; i < n; i++) {
-		pfd[i].fd = lfd[i];
-		pfd[i].events = POLLIN;
-	}
-	pfd[n].fd = sigfd;
-	pfd[n].events = POLLIN;
+	pfd[0].fd = sigfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = accept_evfd;
+	pfd[1].events = POLLIN;
 	for (;;) {
-		if (poll(pfd, (nfds_t)n + 1, -1) < 0)
+		m = 2;
+		if (thread_spares() == 0)
+			for (i = 0; i < n; i++) {
+				pfd[m].fd = lfd[i];
+				pfd[m++].events = POLLIN;
+			}
+		if (poll(pfd, (nfds_t)m, -1) < 0)
 			continue;
-		for (i = 0; i < n; i++)
-			if (pfd[i].revents)
-				accept_one(lfd[i]);
-		if (pfd[n].revents && take_signals(sigfd))
+		while (pfd[1].revents && read(accept_evfd, &v, sizeof v) > 0)
+			;
+		/* a spare that came meanwhile takes the client instead */
+		for (i = 2; i < m && thread_spares() == 0; i++)
+			if (pfd[i].revents && accept_client(pfd[i].fd, &cl, 0))
+				start_client(&cl);
+		if (pfd[0].revents && take_signals(sigfd))
 			return;
 	}
 }
@@ -1402,11 +1507,16 @@ drain(const int *lfd, int n, int activated, int sigfd, int wakefd)
 	struct clients_stats st;
 	int i;
 
-	/* the service manager's sockets are its own, to queue clients for
-	 * our successor */
-	if (!activated)
-		for (i = 0; i < n; i++)
+	/* no thread takes a client from now on; the service manager's
+	 * sockets are its own, to queue clients for our successor */
+	pthread_mutex_lock(&accept_lock);
+	accepting = 0;
+	for (i = 0; i < n; i++) {
+		epoll_ctl(accept_ep, EPOLL_CTL_DEL, lfd[i], NULL);
+		if (!activated)
 			close(lfd[i]);
+	}
+	pthread_mutex_unlock(&accept_lock);
 	systemd_notify("STOPPING=1");
 	clients_get(&st);
 	log_msg(LOG_L_NOTICE, "microsocks: stopping, %llu clients, grace %d s",
@@ -1431,6 +1541,10 @@ on_idle(void)
 	malloc_trim(0);
 #endif
 }
+
+static const struct thread_ops client_ops = {
+	take_client, client_thread, no_spares, on_idle
+};
 
 /* a number in [min, max] from option opt's argument, or exit */
 static long
@@ -1756,6 +1870,7 @@ main(int argc, char **argv)
 	long port = 1080;
 	int c, longidx, nla = 0, nl, activated, sigfd, pass_given = 0;
 	int syslog = 0, local_time = 0;
+	struct epoll_event ev;
 
 	opterr = 0;
 	for (;;) {
@@ -1946,11 +2061,25 @@ main(int argc, char **argv)
 		perror("microsocks");
 		return 1;
 	}
-	if (thread_init(on_idle) < 0) {
+	accept_ep = epoll_create1(EPOLL_CLOEXEC);
+	accept_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (accept_ep < 0 || accept_evfd < 0) {
+		perror("microsocks");
+		return 1;
+	}
+	if (thread_init(&client_ops) < 0) {
 		perror("microsocks: thread");
 		return 1;
 	}
 	nl = open_listeners(la, nla, port, lfd, &activated);
+	for (i = 0; i < (size_t)nl; i++) {
+		ev.events = EPOLLIN | EPOLLONESHOT;
+		ev.data.fd = lfd[i];
+		if (epoll_ctl(accept_ep, EPOLL_CTL_ADD, lfd[i], &ev) < 0) {
+			perror("microsocks: epoll");
+			return 1;
+		}
+	}
 	systemd_notify("READY=1");
 	accept_loop(lfd, nl, sigfd);
 	drain(lfd, nl, activated, sigfd, wake[0]);

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Client threads on small stacks of their own, kept for the next client
- * when they are done, and joined by a reaper thread when they end.
+/* Client threads on small stacks of their own, that take their clients
+ * themselves, and are kept for the next client when they are done.
  *
  * A thread serves one client at a time, from its first byte to its close.
- * Done with it, the thread waits, parked, for the next client: handing a
- * client to a parked thread costs a wake-up, where a new thread costs a
- * clone(), its TLS and stack set up, and page faults. Parked threads are
- * bounded in number and end when the server has been idle a while.
+ * Done with it, the thread is a spare, and waits in take() for the next
+ * one: a client taken by the thread that serves it costs one wake-up,
+ * where a client handed over from an accepting thread costs two, in turn,
+ * both in its handshake's time; and a new thread costs a clone(), its
+ * TLS and stack set up, and page faults. There is always a spare, unless
+ * no thread could be had: the one that takes the last spare's place
+ * starts another. Spares are bounded in number, and those beyond the
+ * first end when they had no client for a while.
  *
  * The stacks are ours, not the libc's: an idle thread's stack is its main
  * cost, and knowing the stack's bounds lets a thread give back the pages
@@ -39,23 +43,21 @@
 #endif
 #endif
 
-/* threads that wait, parked, for a client at most */
+/* spare threads at most */
 #ifndef THREAD_SPARES
 #define THREAD_SPARES 64
 #endif
 
-/* how long all is quiet before the parked threads end and the idle
- * callback runs */
+/* How long a spare waits for a client before it ends, and how long all
+ * is quiet before the idle callback runs. */
 #define IDLE_DELAY_MS 2000
 
 struct thread {
 	pthread_t pt;
-	pthread_cond_t wake;	/* a parked thread waits on it */
-	void (*fn)(void *);	/* the work handed over; NULL: end */
-	int waiting;		/* parked, under lock */
+	int serving;		/* started with a client in arg */
 	char *map;		/* the stack's mapping, guard page first */
 	size_t mapsize;
-	struct thread *next;	/* on the parked or the ended list */
+	struct thread *next;	/* on the ended list */
 	union {
 		unsigned char bytes[THREAD_ARGSIZE];
 		long double align;
@@ -66,14 +68,14 @@ struct thread {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reaper_wake;
 /* under lock: */
-static struct thread *parked;	/* waiting for a client */
-static int nparked;
 static struct thread *ended;	/* to be joined */
+static int spares;		/* threads in take(), or about to be */
+static int want_spare;		/* the reaper is to start one */
 static int busy;		/* threads serving a client */
 static long long quiet_since;	/* when busy last fell to 0, in ms */
 static int idled;		/* all was quiet since the last client */
 
-static void (*idle_fn)(void);
+static const struct thread_ops *ops;
 static size_t pagesize;
 
 /* the lowest stack address of a thread started here, 0 on others */
@@ -91,81 +93,150 @@ mono_ms(void)
 static void
 thread_free(struct thread *t)
 {
-	pthread_cond_destroy(&t->wake);
 	munmap(t->map, t->mapsize);
-	free(t);
 }
 
-/* a thread struct with its stack, or NULL with errno set */
+/* A thread struct at the top of its stack's mapping, the page that the
+ * thread's first frames touch anyway; or NULL with errno set. Not from
+ * malloc(): in glibc, a thread's first malloc() costs it a cache of its
+ * own, half a KiB for as long as it lives. */
 static struct thread *
 thread_new(void)
 {
 	struct thread *t;
 	size_t size = THREAD_STACK_SIZE;
+	char *map;
 
 	if (size < (size_t)PTHREAD_STACK_MIN)
 		size = (size_t)PTHREAD_STACK_MIN;
 	size = (size + pagesize - 1) & ~(pagesize - 1);
-	t = malloc(sizeof *t);
-	if (!t)
-		return NULL;
-	if (pthread_cond_init(&t->wake, NULL) != 0) {
-		free(t);
-		errno = ENOMEM;
-		return NULL;
-	}
-	t->mapsize = size + pagesize;
-	t->map = mmap(NULL, t->mapsize, PROT_READ | PROT_WRITE,
+	map = mmap(NULL, size + pagesize, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (t->map == MAP_FAILED) {
-		pthread_cond_destroy(&t->wake);
-		free(t);
+	if (map == MAP_FAILED) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	/* a guard page below the stack: an overflow faults, corrupts not */
-	if (mprotect(t->map, pagesize, PROT_NONE) < 0) {
-		thread_free(t);
+	if (mprotect(map, pagesize, PROT_NONE) < 0) {
+		munmap(map, size + pagesize);
 		errno = ENOMEM;
 		return NULL;
 	}
+	t = (struct thread *)(map + size + pagesize) - 1;
+	t->map = map;
+	t->mapsize = size + pagesize;
 	return t;
 }
 
-/* With lock held: parks t until it is handed a client (returns 1) or
- * told to end (returns 0). */
-static int
-park(struct thread *t)
+/* With lock held: one more thread serves a client. */
+static void
+busy_inc(void)
 {
-	if (nparked >= THREAD_SPARES || idled)
+	busy++;
+	/* the reaper waits for nothing but ended threads when idle */
+	if (idled) {
+		idled = 0;
+		pthread_cond_signal(&reaper_wake);
+	}
+}
+
+/* With lock held: one thread fewer serves a client. The reaper sees when
+ * the last one went on its own time: a wake-up per client would cost
+ * more than it saves. */
+static void
+busy_dec(void)
+{
+	if (--busy == 0)
+		quiet_since = mono_ms();
+}
+
+static void *start(void *arg);
+
+/* Starts a thread: serving the client in arg, or a spare without one.
+ * Returns 0, or -1 with errno set. */
+static int
+spawn(const void *arg, size_t len)
+{
+	pthread_attr_t attr;
+	struct thread *t;
+	int err;
+
+	t = thread_new();
+	if (!t)
+		return -1;
+	t->serving = arg != NULL;
+	if (arg)
+		memcpy(&t->arg, arg, len);
+	pthread_attr_init(&attr);
+	/* the stack: from the guard page up to t, aligned */
+	err = pthread_attr_setstack(&attr, t->map + pagesize,
+	    ((size_t)((char *)t - t->map) & ~(size_t)63) - pagesize);
+	if (!err)
+		err = pthread_create(&t->pt, &attr, start, t);
+	pthread_attr_destroy(&attr);
+	if (!err)
 		return 0;
-	t->fn = NULL;
-	t->next = parked;
-	parked = t;
-	nparked++;
-	/* thread_start() and unpark_all() take t off the list */
-	t->waiting = 1;
-	while (t->waiting)
-		pthread_cond_wait(&t->wake, &lock);
-	return t->fn != NULL;
+	thread_free(t);
+	errno = err;
+	return -1;
+}
+
+/* Starts a spare. Returns 0, or -1 with errno set. */
+static int
+spare_start(void)
+{
+	pthread_mutex_lock(&lock);
+	spares++;
+	pthread_mutex_unlock(&lock);
+	if (spawn(NULL, 0) == 0)
+		return 0;
+	pthread_mutex_lock(&lock);
+	spares--;
+	pthread_mutex_unlock(&lock);
+	return -1;
 }
 
 static void *
 start(void *arg)
 {
 	struct thread *t = arg;
+	int serving = t->serving, last;
 
 	stack_lo = (uintptr_t)t->map + pagesize;
+	pthread_mutex_lock(&lock);
 	for (;;) {
-		t->fn(&t->arg);
-		pthread_mutex_lock(&lock);
-		/* the reaper sees when the last one went, on its own time:
-		 * a wake-up per client would cost more than it saves */
-		if (--busy == 0)
-			quiet_since = mono_ms();
-		if (!park(t))
-			break;
+		if (serving) {
+			pthread_mutex_unlock(&lock);
+			ops->serve(&t->arg);
+			pthread_mutex_lock(&lock);
+			busy_dec();
+			if (spares >= THREAD_SPARES)
+				break;
+			spares++;
+		}
+		/* the last spare stays, and need not look at the clock */
+		last = spares == 1;
 		pthread_mutex_unlock(&lock);
+		serving = ops->take(&t->arg, last ? -1 : IDLE_DELAY_MS);
+		pthread_mutex_lock(&lock);
+		if (!serving) {
+			/* no client for a while */
+			if (spares > 1) {
+				spares--;
+				break;
+			}
+			continue;
+		}
+		spares--;
+		busy_inc();
+		/* The next client needs a thread to take it. The reaper
+		 * starts it: this thread has a client waiting, and in glibc
+		 * a thread that starts another costs itself a malloc()
+		 * cache of its own, half a KiB for as long as it lives. */
+		if (spares == 0) {
+			want_spare = 1;
+			pthread_cond_signal(&reaper_wake);
+		}
 	}
 	t->next = ended;
 	ended = t;
@@ -193,22 +264,6 @@ reaper_wait(void)
 	return !ended && busy == 0 && mono_ms() >= quiet_since + IDLE_DELAY_MS;
 }
 
-/* With lock held: ends the parked threads. */
-static void
-unpark_all(void)
-{
-	struct thread *t, *next;
-
-	for (t = parked; t; t = next) {
-		next = t->next;
-		t->fn = NULL;
-		t->waiting = 0;
-		pthread_cond_signal(&t->wake);
-	}
-	parked = NULL;
-	nparked = 0;
-}
-
 static void *
 reaper(void *unused)
 {
@@ -217,13 +272,20 @@ reaper(void *unused)
 	(void)unused;
 	pthread_mutex_lock(&lock);
 	for (;;) {
+		if (want_spare) {
+			want_spare = 0;
+			pthread_mutex_unlock(&lock);
+			if (spare_start() < 0)
+				ops->no_spares();
+			pthread_mutex_lock(&lock);
+			continue;
+		}
 		if (!ended) {
 			if (reaper_wait()) {
-				/* all quiet: give everything back */
+				/* all quiet: give back what is left over */
 				idled = 1;
-				unpark_all();
 				pthread_mutex_unlock(&lock);
-				idle_fn();
+				ops->idle();
 				pthread_mutex_lock(&lock);
 			}
 			continue;
@@ -233,7 +295,8 @@ reaper(void *unused)
 		pthread_mutex_unlock(&lock);
 		for (; t; t = next) {
 			next = t->next;
-			/* returns once the thread is off its stack */
+			/* returns once the thread is off its stack, where t
+			 * is */
 			pthread_join(t->pt, NULL);
 			thread_free(t);
 		}
@@ -243,14 +306,14 @@ reaper(void *unused)
 }
 
 int
-thread_init(void (*idle)(void))
+thread_init(const struct thread_ops *o)
 {
 	pthread_condattr_t ca;
 	pthread_t pt;
 	int err;
 
 	pagesize = (size_t)sysconf(_SC_PAGESIZE);
-	idle_fn = idle;
+	ops = o;
 	quiet_since = mono_ms();
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -262,63 +325,36 @@ thread_init(void (*idle)(void))
 		errno = err;
 		return -1;
 	}
-	return 0;
+	return spare_start();
 }
 
 int
-thread_start(void (*fn)(void *), const void *arg, size_t len)
+thread_start(const void *arg, size_t len)
 {
-	pthread_attr_t attr;
-	struct thread *t;
-	int err;
-
 	if (len > THREAD_ARGSIZE) {
 		errno = EINVAL;
 		return -1;
 	}
 	pthread_mutex_lock(&lock);
-	busy++;
-	/* the reaper waits for nothing but ended threads when idle */
-	if (idled) {
-		idled = 0;
-		pthread_cond_signal(&reaper_wake);
-	}
-	t = parked;
-	if (t) {
-		parked = t->next;
-		nparked--;
-		memcpy(&t->arg, arg, len);
-		t->fn = fn;
-		t->waiting = 0;
-		pthread_cond_signal(&t->wake);
-		pthread_mutex_unlock(&lock);
-		return 0;
-	}
+	busy_inc();
 	pthread_mutex_unlock(&lock);
-
-	t = thread_new();
-	if (!t) {
-		err = errno;
-		goto fail;
-	}
-	t->fn = fn;
-	memcpy(&t->arg, arg, len);
-	pthread_attr_init(&attr);
-	err = pthread_attr_setstack(&attr, t->map + pagesize,
-	    t->mapsize - pagesize);
-	if (!err)
-		err = pthread_create(&t->pt, &attr, start, t);
-	pthread_attr_destroy(&attr);
-	if (!err)
+	if (spawn(arg, len) == 0)
 		return 0;
-	thread_free(t);
-fail:
 	pthread_mutex_lock(&lock);
-	if (--busy == 0)
-		quiet_since = mono_ms();
+	busy_dec();
 	pthread_mutex_unlock(&lock);
-	errno = err;
 	return -1;
+}
+
+int
+thread_spares(void)
+{
+	int n;
+
+	pthread_mutex_lock(&lock);
+	n = spares;
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 void

@@ -2,9 +2,11 @@
 /* Logging to stderr or syslog, a whole line per write(2), and the
  * session line, formatted after macros named like 3proxy's logformat. */
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,12 +20,28 @@
 #define SYSLOG_PATH "/dev/log"
 #define SYSLOG_DAEMON (3 << 3)
 
+/* How long a line waits for a stderr that takes nothing (a pipe or a
+ * journal stream whose reader stopped reading) before it is dropped.
+ * Once one was, those after it are dropped without waiting, until stderr
+ * takes a line again. */
+#ifndef STDERR_WAIT_MS
+#define STDERR_WAIT_MS 1000
+#endif
+
 /* set once by main before any thread starts */
 int log_quiet;
 static int log_localtime;
 
 static int syslog_fd = -1;
 static pthread_mutex_t syslog_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* under the lock: */
+static pthread_mutex_t stderr_lock = PTHREAD_MUTEX_INITIALIZER;
+static int stderr_kind;		/* STDERR_* */
+static int stderr_stalled;	/* the last line was dropped */
+static unsigned long stderr_lost;	/* lines dropped since the last one out */
+
+enum { STDERR_UNKNOWN, STDERR_FILE, STDERR_STREAM };
 
 static int
 syslog_connect(void)
@@ -74,16 +92,61 @@ syslog_send(int level, const char *text, size_t n)
 	pthread_mutex_unlock(&syslog_lock);
 }
 
+/* A line (with its newline) to stderr, or dropped when stderr takes
+ * nothing for a while: a reader that stopped must not stop the threads
+ * that log. A file takes every line; a pipe, socket or terminal is
+ * waited for with poll(), and then takes the line without blocking, as
+ * this lock keeps our other writers out and a line (with the note of
+ * lines lost) is no longer than PIPE_BUF. */
+static void
+stderr_write(const char *text, size_t n)
+{
+	struct pollfd pfd = { 2, POLLOUT, 0 };
+	struct iovec iov[2];
+	char note[80];
+	int r;
+
+	pthread_mutex_lock(&stderr_lock);
+	/* what cannot seek may block: a pipe, a socket, a terminal */
+	if (stderr_kind == STDERR_UNKNOWN)
+		stderr_kind = lseek(2, 0, SEEK_CUR) < 0 && errno == ESPIPE ?
+		    STDERR_STREAM : STDERR_FILE;
+	if (stderr_kind == STDERR_STREAM) {
+		while ((r = poll(&pfd, 1, stderr_stalled ? 0 :
+		    STDERR_WAIT_MS)) < 0 && errno == EINTR)
+			;
+		if (r <= 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			stderr_stalled = 1;
+			stderr_lost++;
+			pthread_mutex_unlock(&stderr_lock);
+			return;
+		}
+	}
+	iov[0].iov_base = note;
+	iov[0].iov_len = 0;
+	if (stderr_lost)
+		iov[0].iov_len = fmt_buf(note, sizeof note, "microsocks: %lu "
+		    "log lines lost: stderr took nothing for a while\n",
+		    stderr_lost);
+	iov[1].iov_base = (void *)text;
+	iov[1].iov_len = n;
+	/* a lost log line is not worth more than a try */
+	if (writev(2, iov, 2) < 0) {
+		stderr_lost++;
+	} else {
+		stderr_lost = 0;
+		stderr_stalled = 0;
+	}
+	pthread_mutex_unlock(&stderr_lock);
+}
+
 static void
 emit(int level, const char *text, size_t n)
 {
-	if (syslog_fd >= 0) {
+	if (syslog_fd >= 0)
 		syslog_send(level, text, n);
-		return;
-	}
-	/* a lost log line is not worth more than a try */
-	if (write(2, text, n + 1) < 0)
-		return;
+	else
+		stderr_write(text, n + 1);
 }
 
 void

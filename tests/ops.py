@@ -9,6 +9,7 @@ Waits for time to pass (auth-once expiry, drain grace) are paced loops bounded b
 
 import calendar
 import datetime
+import fcntl
 import os
 import re
 import shutil
@@ -1042,6 +1043,76 @@ def ops_syslog_stuck():
         c.echo_check()
         c.close()
         check(time.monotonic() - start < T.IO, f'tunnel {i} took {time.monotonic() - start:.1f}s')
+
+
+@case
+def ops_stderr_stuck():
+    """A stderr whose reader stopped reading (a pipe shrunk to 4 KiB, full after some 30 session
+    lines) costs log lines, never service: 60 tunnels in a row are each served within T.IO, the
+    threads do not pile up, SIGUSR1 and SIGTERM are still taken (the server exits within T.STOP
+    of SIGTERM); and once the pipe is read again, the next line says how many were lost."""
+    proc = subprocess.Popen([MICROSOCKS, '-i', '127.0.0.1', '-p', '0', '--grace', '1'],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+    def kill():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    defer(kill)
+    err = proc.stderr.fileno()
+    check(is_readable(proc.stderr, T.START), 'no listening line')
+    m = LISTEN_RE.search(os.read(err, 4096).decode())
+    check(m, 'no listening line')
+    fcntl.fcntl(err, fcntl.F_SETPIPE_SZ, 4096)
+
+    class Address:
+        address = ('127.0.0.1', int(m.group(2)))
+    target = Target()
+    for i in range(60):
+        start = time.monotonic()
+        c, _ = tunnel(Address, '127.0.0.1', target.port)
+        c.echo_check()
+        c.close()
+        check(time.monotonic() - start < T.IO, f'tunnel {i} took {time.monotonic() - start:.1f}s')
+    # each stuck line would hold its thread: a few spares are all there should be
+    deadline = time.monotonic() + T.IO
+    while True:
+        with open(f'/proc/{proc.pid}/status') as f:
+            threads = int(re.search(r'^Threads:\s+(\d+)', f.read(), re.M).group(1))
+        if threads <= 8:
+            break
+        check(time.monotonic() < deadline, f'{threads} threads after 60 tunnels with stderr stuck')
+        time.sleep(T.POLL)
+    os.kill(proc.pid, signal.SIGUSR1)
+    # read it all again: the next line tells of those lost
+    os.set_blocking(err, False)
+    text = b''
+    deadline = time.monotonic() + T.IO
+    while b'log lines lost' not in text:
+        check(time.monotonic() < deadline, f'no note of lines lost; read {text[-300:]!r}')
+        try:
+            chunk = os.read(err, 65536)
+        except BlockingIOError:
+            chunk = b''
+        text += chunk
+        if not chunk:
+            c, _ = tunnel(Address, '127.0.0.1', target.port)
+            c.close()
+            is_readable(proc.stderr, T.POLL)
+    m = re.search(rb'microsocks: (\d+) log lines lost: stderr took nothing for a while\n', text)
+    check(m and int(m.group(1)) >= 1, f'note of lines lost: {text[-300:]!r}')
+    # fill it again, then stop
+    for i in range(60):
+        c, _ = tunnel(Address, '127.0.0.1', target.port)
+        c.close()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(T.STOP)
+    except subprocess.TimeoutExpired:
+        raise Fail(f'server did not exit within {T.STOP:.0f}s of SIGTERM with stderr stuck')
+    check(rc == 0, f'server {describe_status(rc)} after SIGTERM')
 
 
 @case

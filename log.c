@@ -35,8 +35,8 @@ static int log_localtime;
 static int syslog_fd = -1;
 static pthread_mutex_t syslog_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* under the lock: */
 static pthread_mutex_t stderr_lock = PTHREAD_MUTEX_INITIALIZER;
+/* under stderr_lock: */
 static int stderr_kind;		/* STDERR_* */
 static int stderr_stalled;	/* the last line was dropped */
 static unsigned long stderr_lost;	/* lines dropped since the last one out */

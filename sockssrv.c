@@ -1232,7 +1232,7 @@ accept_client(int lfd, struct client *cl, int one_shot)
 	socklen_t len = sizeof cl->addr;
 	char name[SA_STRLEN];
 	enum admit admit;
-	int fd, err, fd_short, short_now;
+	int fd, err;
 
 	pthread_mutex_lock(&accept_lock);
 	if (!accepting) {
@@ -1244,9 +1244,7 @@ accept_client(int lfd, struct client *cl, int one_shot)
 		reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	fd = accept4(lfd, &cl->addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	err = fd < 0 ? errno : 0;
-	fd_short = err == EMFILE || err == ENFILE;
-	short_now = fd_short || err == ENOBUFS || err == ENOMEM;
-	if (fd_short && reserve >= 0) {
+	if ((err == EMFILE || err == ENFILE) && reserve >= 0) {
 		close(reserve);
 		fd = accept(lfd, NULL, NULL);
 		if (fd >= 0)
@@ -1255,9 +1253,9 @@ accept_client(int lfd, struct client *cl, int one_shot)
 		reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		clients_refused();
 	}
-	/* the next client is another thread's, unless resources are short:
-	 * then it is the same thread's, after its pause */
-	if (one_shot && !short_now)
+	/* the next client is another thread's; after a failure, the same
+	 * thread's, after its pause */
+	if (one_shot && fd >= 0)
 		rearm(lfd);
 	pthread_mutex_unlock(&accept_lock);
 	if (fd < 0) {
@@ -1269,7 +1267,7 @@ accept_client(int lfd, struct client *cl, int one_shot)
 		case EINTR:
 		case ECONNABORTED:
 		case EPROTO:
-			return 0;
+			break;
 		case EMFILE:
 		case ENFILE:
 			short_of("file descriptors");
@@ -1281,7 +1279,6 @@ accept_client(int lfd, struct client *cl, int one_shot)
 		default:
 			log_msg(LOG_L_ERR, "accept: %s", strerror(err));
 			short_of("luck");
-			return 0;
 		}
 		if (one_shot) {
 			pthread_mutex_lock(&accept_lock);

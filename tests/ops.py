@@ -1023,6 +1023,16 @@ def ops_syslog():
           f'--syslog but stderr has log lines: {err[:300]!r}')
 
 
+def tunnels_in_a_row(server, target, n):
+    """n tunnels to target, one after the other, each echoing and closed within T.IO."""
+    for i in range(n):
+        start = time.monotonic()
+        c, _ = tunnel(server, '127.0.0.1', target.port)
+        c.echo_check()
+        c.close()
+        check(time.monotonic() - start < T.IO, f'tunnel {i} took {time.monotonic() - start:.1f}s')
+
+
 @case
 def ops_syslog_stuck():
     """A system logger that reads nothing (its queue fills after a few datagrams) costs log lines,
@@ -1036,13 +1046,7 @@ def ops_syslog_stuck():
         check(server.alive() and time.monotonic() < deadline, 'server with --syslog never listened')
         time.sleep(T.POLL)
     server.port = port
-    target = Target()
-    for i in range(40):
-        start = time.monotonic()
-        c, _ = tunnel(server, '127.0.0.1', target.port)
-        c.echo_check()
-        c.close()
-        check(time.monotonic() - start < T.IO, f'tunnel {i} took {time.monotonic() - start:.1f}s')
+    tunnels_in_a_row(server, Target(), 40)
 
 
 @case
@@ -1070,12 +1074,7 @@ def ops_stderr_stuck():
     class Address:
         address = ('127.0.0.1', int(m.group(2)))
     target = Target()
-    for i in range(60):
-        start = time.monotonic()
-        c, _ = tunnel(Address, '127.0.0.1', target.port)
-        c.echo_check()
-        c.close()
-        check(time.monotonic() - start < T.IO, f'tunnel {i} took {time.monotonic() - start:.1f}s')
+    tunnels_in_a_row(Address, target, 60)
     # each stuck line would hold its thread: a few spares are all there should be
     deadline = time.monotonic() + T.IO
     while True:

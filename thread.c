@@ -77,6 +77,7 @@ static int idled;		/* all was quiet since the last client */
 
 static const struct thread_ops *ops;
 static size_t pagesize;
+static size_t stacksize;	/* of every mapping, guard page not counted */
 
 /* the lowest stack address of a thread started here, 0 on others */
 static _Thread_local uintptr_t stack_lo;
@@ -96,6 +97,27 @@ thread_free(struct thread *t)
 	munmap(t->map, t->mapsize);
 }
 
+/* The length of a stack mapping, guard page not counted: THREAD_STACK_SIZE,
+ * or more where the platform needs more. The libc refuses a stack below
+ * its least (PTHREAD_STACK_MIN: 16 KiB with glibc on x86-64, 128 KiB on
+ * aarch64 and MIPS; a sysconf() in newer glibc, so read both), and the
+ * stack the libc is given is what is left under the struct thread kept at
+ * the top of the mapping, rounded down to 64 bytes: the least plus that
+ * room, in whole pages. */
+static size_t
+stack_mapsize(void)
+{
+	long min = sysconf(_SC_THREAD_STACK_MIN);
+	size_t need, size = THREAD_STACK_SIZE;
+
+	if (min < (long)PTHREAD_STACK_MIN)
+		min = (long)PTHREAD_STACK_MIN;
+	need = (size_t)min + sizeof(struct thread) + 64;
+	if (size < need)
+		size = need;
+	return (size + pagesize - 1) & ~(pagesize - 1);
+}
+
 /* A thread struct at the top of its stack's mapping, the page that the
  * thread's first frames touch anyway; or NULL with errno set. Not from
  * malloc(): in glibc, a thread's first malloc() costs it a cache of its
@@ -104,12 +126,9 @@ static struct thread *
 thread_new(void)
 {
 	struct thread *t;
-	size_t size = THREAD_STACK_SIZE;
+	size_t size = stacksize;
 	char *map;
 
-	if (size < (size_t)PTHREAD_STACK_MIN)
-		size = (size_t)PTHREAD_STACK_MIN;
-	size = (size + pagesize - 1) & ~(pagesize - 1);
 	map = mmap(NULL, size + pagesize, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (map == MAP_FAILED) {
@@ -313,6 +332,7 @@ thread_init(const struct thread_ops *o)
 	int err;
 
 	pagesize = (size_t)sysconf(_SC_PAGESIZE);
+	stacksize = stack_mapsize();
 	ops = o;
 	quiet_since = mono_ms();
 	pthread_condattr_init(&ca);

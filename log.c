@@ -17,7 +17,6 @@
 #include "fmt.h"
 #include "log.h"
 
-#define SYSLOG_PATH "/dev/log"
 #define SYSLOG_DAEMON (3 << 3)
 
 /* How long a line waits for a stderr that takes nothing (a pipe or a
@@ -43,12 +42,14 @@ static unsigned long stderr_lost;	/* lines dropped since the last one out */
 
 enum { STDERR_UNKNOWN, STDERR_FILE, STDERR_STREAM };
 
+static size_t stamp(char *buf, size_t size);
+
 static int
 syslog_connect(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
-	memcpy(sun.sun_path, SYSLOG_PATH, sizeof SYSLOG_PATH);
+	memcpy(sun.sun_path, LOG_SYSLOG_PATH, sizeof LOG_SYSLOG_PATH);
 	return connect(syslog_fd, (struct sockaddr *)&sun, sizeof sun);
 }
 
@@ -103,7 +104,8 @@ stderr_write(const char *text, size_t n)
 {
 	struct pollfd pfd = { 2, POLLOUT, 0 };
 	struct iovec iov[2];
-	char note[80];
+	char note[128];
+	size_t len;
 	int r;
 
 	pthread_mutex_lock(&stderr_lock);
@@ -124,10 +126,12 @@ stderr_write(const char *text, size_t n)
 	}
 	iov[0].iov_base = note;
 	iov[0].iov_len = 0;
-	if (stderr_lost)
-		iov[0].iov_len = fmt_buf(note, sizeof note, "microsocks: %lu "
-		    "log lines lost: stderr took nothing for a while\n",
-		    stderr_lost);
+	if (stderr_lost) {
+		len = stamp(note, sizeof note);
+		iov[0].iov_len = len + fmt_buf(note + len, sizeof note - len,
+		    "microsocks: %lu log lines lost: stderr took nothing for "
+		    "a while\n", stderr_lost);
+	}
 	iov[1].iov_base = (void *)text;
 	iov[1].iov_len = n;
 	/* a lost log line is not worth more than a try */
@@ -155,15 +159,32 @@ log_msg(int level, const char *fmt, ...)
 	/* no stdio stream: its lock and buffer are not needed */
 	char buf[LOG_LINE_MAX];
 	va_list ap;
-	size_t n;
+	size_t n = 0;
 
 	if (log_quiet)
 		return;
+	/* syslog has a time of its own */
+	if (syslog_fd < 0)
+		n = stamp(buf, sizeof buf - 1);
 	va_start(ap, fmt);
-	n = fmt_vbuf(buf, sizeof buf - 1, fmt, ap);
+	n += fmt_vbuf(buf + n, sizeof buf - 1 - n, fmt, ap);
 	va_end(ap);
 	buf[n] = '\n';
 	emit(level, buf, n);
+}
+
+void
+log_session_line(const char *line, size_t n)
+{
+	char buf[LOG_LINE_MAX];
+
+	if (log_quiet)
+		return;
+	if (n > sizeof buf - 1)
+		n = sizeof buf - 1;
+	memcpy(buf, line, n);
+	buf[n] = '\n';
+	emit(LOG_L_INFO, buf, n);
 }
 
 char *
@@ -490,6 +511,21 @@ put_dst(struct out *o, const char *dst, int port)
 	memcpy(host, dst, n);
 	host[n] = '\0';
 	puts_(o, host);
+}
+
+/* the time now as %i writes it, and a blank */
+static size_t
+stamp(char *buf, size_t size)
+{
+	struct out o = { buf, size, 0 };
+	struct timespec ts;
+	struct when w;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	when((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &w);
+	put_iso(&o, &w);
+	puts_(&o, " ");
+	return o.len;
 }
 
 size_t

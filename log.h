@@ -25,13 +25,17 @@ extern int log_quiet;
  * when the zone cannot be read. */
 int log_local_zone(void);
 
-/* From now on, log to syslog through /dev/log; -1 when it cannot be
- * reached, with errno set. */
+/* the syslog daemon's socket */
+#define LOG_SYSLOG_PATH "/dev/log"
+
+/* From now on, log to syslog through LOG_SYSLOG_PATH; -1 when it cannot
+ * be reached, with errno set. */
 int log_to_syslog(void);
 
 /* Formats one line (a newline is added) and writes it at once, so that
- * lines of different threads never interleave. Long lines are cut. Does
- * nothing when log_quiet is set. */
+ * lines of different threads never interleave; on stderr, the line starts
+ * with the time as the session line's %i shows it (syslog stamps its own).
+ * Long lines are cut. Does nothing when log_quiet is set. */
 void log_msg(int level, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 2, 3)))
@@ -39,6 +43,10 @@ void log_msg(int level, const char *fmt, ...)
     ;
 
 #define log_line(...) log_msg(LOG_L_INFO, __VA_ARGS__)
+
+/* Writes a session line of n bytes as logfmt() made it, which has the
+ * time where the format puts it (a newline is added; long lines cut). */
+void log_session_line(const char *line, size_t n);
 
 /* Copies src into dst (size bytes) with every byte that is not printable
  * ASCII shown as '?', so that client-chosen names cannot forge log lines.

@@ -130,7 +130,7 @@ server_listen(const struct addrinfo *ai)
 	/* restart at once on the port that TIME_WAIT tunnels still hold */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-	    listen(fd, SOMAXCONN) < 0) {
+	    listen(fd, SERVER_BACKLOG) < 0) {
 		saved = errno;
 		close(fd);
 		errno = saved;

@@ -29,6 +29,12 @@ char *sa_str(const union sockaddr_union *u, char *buf);
 int server_resolve(const char *host, unsigned short port, int flags,
     struct addrinfo **res);
 
+/* The listen backlog: one value for every libc (SOMAXCONN is 128 in
+ * musl, 4096 in glibc); the kernel caps it at net.core.somaxconn. */
+#ifndef SERVER_BACKLOG
+#define SERVER_BACKLOG 4096
+#endif
+
 /* a non-blocking listening socket on ai; returns the fd, or -1 with
  * errno set */
 int server_listen(const struct addrinfo *ai);

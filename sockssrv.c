@@ -226,21 +226,44 @@ say(int fd, const char *fmt, ...)
 	put_text(fd, buf, n);
 }
 
+/* "microsocks: OPT: message" on stderr, then the usage when asked, and
+ * exit 1: for mistakes at start, before logging is set */
 static void
-usage_error(const char *opt, const char *fmt, ...)
+vfail(int with_usage, const char *opt, const char *fmt, va_list ap)
 {
 	char buf[512];
-	va_list ap;
 	size_t n;
 
 	n = fmt_buf(buf, sizeof buf - 1, "microsocks: %s: ", opt);
-	va_start(ap, fmt);
 	n += fmt_vbuf(buf + n, sizeof buf - 1 - n, fmt, ap);
-	va_end(ap);
 	buf[n++] = '\n';
 	put_text(2, buf, n);
-	put_text(2, usage_text, sizeof usage_text - 1);
+	if (with_usage)
+		put_text(2, usage_text, sizeof usage_text - 1);
 	exit(1);
+}
+
+/* a mistake on the command line: the message, and the usage */
+static void
+usage_error(const char *opt, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(1, opt, fmt, ap);
+	va_end(ap);
+}
+
+/* an option that is well written but cannot be served (a file, an
+ * address, a socket): the message alone */
+static void
+start_error(const char *opt, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(0, opt, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -1087,8 +1110,7 @@ log_session(const struct session *s, const struct relay_stats *st)
 	l.reason = stopping ? "stopped" : s->why ? s->why : "client gone";
 	l.up = st->up;
 	l.down = st->down;
-	logfmt(line, sizeof line, log_format, &l);
-	log_line("%s", line);
+	log_session_line(line, logfmt(line, sizeof line, log_format, &l));
 out:
 	/* last: a drain may end as soon as the last client is counted out */
 	clients_leave(&s->addr, s->rep, s->auth_failed, st->up, st->down);
@@ -1402,7 +1424,7 @@ load_users(int at_start)
 		else
 			why = strerror(errno);
 		if (at_start)
-			usage_error("--users", "%s%s: %s", users_path, where,
+			start_error("--users", "%s%s: %s", users_path, where,
 			    why);
 		log_msg(LOG_L_WARNING, "microsocks: %s%s: %s; keeping the old "
 		    "users", users_path, where, why);
@@ -1677,6 +1699,22 @@ is_loopback(const union sockaddr_union *u)
 	return IN6_IS_ADDR_LOOPBACK(&u->v6.sin6_addr);
 }
 
+/* -b must be an address of this host: a socket bound to it (any port)
+ * tells at start, rather than every CONNECT failing with reply 01 */
+static void
+check_bind_addr(const char *arg)
+{
+	int fd, err = 0;
+
+	fd = socket(bind_addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, &bind_addr.sa, sa_len(&bind_addr)) < 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		start_error("-b", "cannot bind to %s: %s", arg, strerror(err));
+}
+
 /* logs where fd listens, and a warning when anyone may use it */
 static void
 announce(int fd)
@@ -1713,7 +1751,6 @@ listen_on(const char *host, unsigned short port)
 		    strerror(err));
 		exit(1);
 	}
-	announce(fd);
 	return fd;
 }
 
@@ -1804,7 +1841,9 @@ struct listen_arg {
 	long port;		/* -1: -p's */
 };
 
-/* the sockets to serve: systemd's, or those of -i and -p */
+/* The sockets to serve: systemd's, or those of -i and -p, all set up
+ * before the first is announced, so that a "listening" line is never
+ * followed by a failure to start. */
 static int
 open_listeners(const struct listen_arg *la, int nla, long port, int *lfd,
     int *activated)
@@ -1822,20 +1861,18 @@ open_listeners(const struct listen_arg *la, int nla, long port, int *lfd,
 		exit(1);
 	}
 	*activated = n > 0;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		lfd[i] = 3 + i;
-		announce(lfd[i]);
-	}
-	if (n > 0)
-		return n;
-	if (nla == 0) {
+	if (n == 0 && nla == 0) {
 		lfd[0] = listen_on("0.0.0.0", (unsigned short)port);
-		return 1;
+		n = 1;
 	}
-	for (i = 0; i < nla; i++)
-		lfd[i] = listen_on(la[i].host, (unsigned short)(la[i].port < 0 ?
-		    port : la[i].port));
-	return nla;
+	for (; n < nla; n++)
+		lfd[n] = listen_on(la[n].host, (unsigned short)(la[n].port < 0 ?
+		    port : la[n].port));
+	for (i = 0; i < n; i++)
+		announce(lfd[i]);
+	return n;
 }
 
 /* the signals that the main thread takes, through a signalfd; blocked
@@ -1860,7 +1897,7 @@ main(int argc, char **argv)
 {
 	static struct listen_arg la[MAX_LISTEN];
 	int lfd[MAX_LISTEN], wake[2];
-	const char *bad;
+	const char *bad, *bind_arg = NULL;
 	sblist *whitelists = NULL;
 	size_t i;
 	char optbuf[32];
@@ -1886,6 +1923,7 @@ main(int argc, char **argv)
 		case 'b':
 			resolve_addr("-b", optarg, &bind_addr);
 			have_bind_addr = 1;
+			bind_arg = optarg;
 			break;
 		case 'i':
 			if (nla == MAX_LISTEN)
@@ -2041,10 +2079,11 @@ main(int argc, char **argv)
 	if (local_time && log_local_zone() < 0)
 		usage_error("--log-time", "cannot read the local time zone "
 		    "(TZ or /etc/localtime)");
-	if (syslog && !log_quiet && log_to_syslog() < 0) {
-		say(2, "microsocks: --syslog: %s\n", strerror(errno));
-		return 1;
-	}
+	if (syslog && !log_quiet && log_to_syslog() < 0)
+		start_error("--syslog", "%s: %s", LOG_SYSLOG_PATH,
+		    strerror(errno));
+	if (bind_arg)
+		check_bind_addr(bind_arg);
 	if (users_path)
 		load_users(1);
 

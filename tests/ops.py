@@ -24,7 +24,7 @@ import harness
 from __main__ import (PASSWORD, USER, WRONG_PASSWORD, auth_server, case, check_bad_options,
                       noauth_client, wait_refused)
 from harness import (
-    BIND, ISOLATED, LISTEN_RE, MICROSOCKS, NO_ACCEPTABLE, NOAUTH, REP_CMD, REP_HOST_UNREACH, REP_OK, REP_REFUSED,
+    BIND, EMULATOR, ISOLATED, LISTEN_RE, MIPS_SO_ERROR, SERVER_BINARY, STAMP, skip_on_arch, MICROSOCKS, NO_ACCEPTABLE, NOAUTH, REP_CMD, REP_HOST_UNREACH, REP_OK, REP_REFUSED,
     USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, check, closed_port,
     connect_errno, connect_request, connect_to, defer, describe_status, duplex, free_port, hexs,
     is_readable, need_isolation, recv_exact, recv_until_eof, run_microsocks, run_microsocks_all,
@@ -40,7 +40,7 @@ CRYPT_HASHES = {
     'bcrypt': '$2b$05$abcdefghijklmnopqrstuu7nFISH/8YdwlXD3lw69A4iBUf6fvWAW',
 }
 ISO_UTC = r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z'
-STATS_RE = re.compile(r'^microsocks: stats: (.*)$')
+STATS_RE = re.compile('^' + STAMP + r'microsocks: stats: (.*)$')
 
 
 # ================================================================ helpers: log lines
@@ -301,8 +301,17 @@ def is_dynamic(path):
     return False
 
 
+def foreign_libcrypt():
+    """Under qemu: is there a libcrypt.so.1 for the emulated machine, in the tree given to qemu
+    with -L (Debian's cross compilers ship none) or where multiarch puts it?"""
+    root = EMULATOR[EMULATOR.index('-L') + 1] if '-L' in EMULATOR else '/'
+    triple = os.path.basename(root.rstrip('/'))
+    return any(os.path.exists(os.path.join(d, 'libcrypt.so.1'))
+               for d in (f'{root}/lib', f'{root}/usr/lib', f'/lib/{triple}', f'/usr/lib/{triple}'))
+
+
 def users_line(path):
-    return re.compile(rf'^microsocks: {re.escape(path)}: (\d+) users$')
+    return re.compile('^' + STAMP + rf'microsocks: {re.escape(path)}: (\d+) users$')
 
 
 def users_server(path, *args, **kw):
@@ -356,6 +365,119 @@ def ops_listen_bad_port():
         check(listeners(server, 1) == [(host, port)], f'-i {show(host, port)}: {server.stderr_tail()}')
 
 
+# ================================================================ mistakes caught at start
+
+def refused_at_start(args, option, what):
+    """microsocks ARGS exits 1 with one line "microsocks: OPTION: ..." and no usage, and never says
+    it listens."""
+    p = run_microsocks(args)
+    check(p.returncode == 1, f'{what}: exit {p.returncode}, stderr {p.err[:200]!r}')
+    check(re.search(rf'^microsocks: {re.escape(option)}: \S', p.err, re.M),
+          f'{what}: no "microsocks: {option}: ..." line: {p.err[:200]!r}')
+    check('usage' not in p.err.lower(), f'{what}: the usage follows a mistake that is not the command line\'s: '
+          f'{p.err[:200]!r}')
+    check('listening on' not in p.err, f'{what}: a "listening on" line before the failure: {p.err[:200]!r}')
+    return p
+
+
+@case
+def ops_start_bind_address_missing():
+    """-b with an address this host does not have (127.1.0.1: no route in the test namespace)
+    is refused at start: exit 1, "microsocks: -b: cannot bind to 127.1.0.1: ...", no usage,
+    rather than every CONNECT failing with reply 01; -b 127.0.0.2 (local) starts and is used."""
+    need_isolation()
+    p = refused_at_start(['-i', '127.0.0.1', '-p', '0', '-b', '127.1.0.1'], '-b', '-b 127.1.0.1')
+    check('127.1.0.1' in p.err, f'the address is not named: {p.err[:200]!r}')
+    server = Server('-b', '127.0.0.2')
+    target = Target()
+    c, _ = tunnel(server, '127.0.0.1', target.port)
+    c.echo_check()
+    check(target.next_peer()[0] == '127.0.0.2', 'the target was not reached from -b 127.0.0.2')
+
+
+@case
+def ops_start_listeners_first():
+    """Every listener is set up before the first "listening on" line: a second -i that does not
+    resolve (300.1.1.1), or whose port is taken, ends the start with exit 1 and no "listening on"
+    line at all, so that nothing reading the first line is misled."""
+    busy = socket.socket()
+    busy.bind(('127.0.0.1', 0))
+    busy.listen(1)
+    defer(busy.close)
+    runs = [['-i', '::1', '-i', '300.1.1.1', '-p', '0'],
+            ['-i', '[::1]:0', '-i', f'127.0.0.1:{busy.getsockname()[1]}']]
+    for args, p in zip(runs, run_microsocks_all(runs)):
+        if isinstance(p, Fail):
+            raise p
+        check(p.returncode == 1, f'{" ".join(args)}: exit {p.returncode}')
+        check('listening on' not in p.err, f'{" ".join(args)}: "listening on" before the failure: {p.err[:200]!r}')
+        check(re.search(r'^microsocks: ', p.err, re.M), f'{" ".join(args)}: no reason given: {p.err[:200]!r}')
+
+
+NO_DEVLOG_WRAPPER = r'''#!/bin/sh
+# run microsocks in a mount namespace of its own where /dev has no log socket
+old=$1 real=$2
+shift 2
+exec unshare -m sh -c '
+set -e
+old=$1; shift
+mount --rbind /dev "$old"
+mount -t tmpfs ms-ops-dev /dev
+for n in null zero urandom random; do
+	if [ -e "$old/$n" ]; then touch "/dev/$n"; mount --bind "$old/$n" "/dev/$n"; fi
+done
+exec "$@"' sh "$old" "$real" "$@"
+'''
+
+
+@case
+def ops_start_syslog_missing():
+    """--syslog where /dev/log does not exist (a mount namespace of the server's own): exit 1 with
+    "microsocks: --syslog: /dev/log: No such file or directory", naming the socket it tried."""
+    need_isolation()
+    if not shutil.which('unshare') or not shutil.which('mount'):
+        raise Skip('unshare/mount not installed')
+    d = temp_dir()
+    os.mkdir(os.path.join(d, 'olddev'))
+    wrapper = write_file(os.path.join(d, 'run'), NO_DEVLOG_WRAPPER)
+    os.chmod(wrapper, 0o755)
+    p = subprocess.run([wrapper, os.path.join(d, 'olddev'), MICROSOCKS, '--syslog', '-i', '127.0.0.1', '-p', '0'],
+                       capture_output=True, timeout=T.PROGRAM, stdin=subprocess.DEVNULL)
+    err = p.stderr.decode('utf-8', 'replace')
+    if p.returncode != 1 and 'mount' in err:
+        raise Skip(f'cannot mount in a new mount namespace: {err[:100]!r}')
+    check(p.returncode == 1, f'exit {p.returncode}, stderr {err[:200]!r}')
+    check(re.search(r'^microsocks: --syslog: /dev/log: No such file or directory$', err, re.M),
+          f'stderr: {err[:200]!r}')
+
+
+@case
+def ops_start_users_error_no_usage():
+    """A users file that cannot be used is not a command-line mistake: "--users: FILE:LINE: reason"
+    alone, exit 1, no usage after it (a line without ':', and a missing file)."""
+    d = temp_dir()
+    bad = write_file(os.path.join(d, 'bad'), 'alice:pw\nno colon here\n')
+    refused_at_start(['-i', '127.0.0.1', '-p', '0', '--users', bad], '--users', 'a bad line')
+    refused_at_start(['-i', '127.0.0.1', '-p', '0', '--users', os.path.join(d, 'missing')], '--users',
+                     'a missing file')
+
+
+@case
+def ops_listen_backlog():
+    """The listen backlog is the same for every build (4096, which the kernel caps at
+    net.core.somaxconn), not the C library's SOMAXCONN (128 in musl): ss shows it as the
+    listener's Send-Q."""
+    if not shutil.which('ss'):
+        raise Skip('ss not installed (Debian package iproute2)')
+    with open('/proc/sys/net/core/somaxconn') as f:
+        want = min(4096, int(f.read()))
+    server = Server()
+    p = subprocess.run(['ss', '-Hltn', f'sport = :{server.port}'], capture_output=True, timeout=T.PROGRAM)
+    fields = p.stdout.decode().split()
+    check(len(fields) >= 3 and fields[0] == 'LISTEN', f'ss: {p.stdout!r} {p.stderr!r}')
+    check(int(fields[2]) == want, f'backlog {fields[2]}, expected {want}')
+
+
 # ================================================================ limits
 
 @case
@@ -370,7 +492,7 @@ def ops_max_clients():
     silent = SocksClient(server.address)
     third = expect_refused_at_once(server.address, what='third client with --max-clients 2')
     port = third.sock.getsockname()[1]
-    server.wait_line(re.compile(rf'^client 127\.0\.0\.1:{port}: refused: too many clients$'))
+    server.wait_line(re.compile('^' + STAMP + rf'client 127\.0\.0\.1:{port}: refused: too many clients$'))
     first.close()
     c = admit_eventually(server.address, what='after the first client left')
     check(c.request('127.0.0.1', target.port).rep == REP_OK, 'CONNECT after a slot was freed failed')
@@ -395,14 +517,14 @@ def ops_max_per_ip():
     a2 = SocksClient(server.address, '127.0.0.1')
     a3 = expect_refused_at_once(server.address, '127.0.0.1', 'third client from 127.0.0.1')
     p3 = a3.sock.getsockname()[1]
-    server.wait_line(re.compile(rf'^client 127\.0\.0\.1:{p3}: refused: too many clients from this address$'))
+    server.wait_line(re.compile('^' + STAMP + rf'client 127\.0\.0\.1:{p3}: refused: too many clients from this address$'))
     b1 = try_admit(server.address, '127.0.0.2')
     check(b1, '127.0.0.2 refused although it has no client yet')
     check(b1.request('127.0.0.1', target.port).rep == REP_OK, 'CONNECT from 127.0.0.2 failed')
     b1.echo_check()
     c1 = expect_refused_at_once(server.address, '127.0.0.3', 'client from 127.0.0.3 with 3 clients in')
     pc = c1.sock.getsockname()[1]
-    server.wait_line(re.compile(rf'^client 127\.0\.0\.3:{pc}: refused: too many clients$'))
+    server.wait_line(re.compile('^' + STAMP + rf'client 127\.0\.0\.3:{pc}: refused: too many clients$'))
     a1.close()
     again = admit_eventually(server.address, '127.0.0.1', '127.0.0.1 after one of its clients left')
     check(again.request('127.0.0.1', target.port).rep == REP_OK, 'CONNECT after the slot was freed failed')
@@ -514,12 +636,13 @@ def ops_users_file():
 def ops_users_crypt():
     """crypt(3) hashes ($6$ test vector, $5$, $y$, $2b$): with a dynamically linked binary each user
     logs in with "Hello world!", not with a wrong password or the hash itself, and no hash is
-    logged; a static binary refuses the file at start: "FILE:2: crypt(3) hashes are not supported
-    by this build", exit 1."""
+    logged; a static binary, or one whose C library has no libcrypt.so.1 to load (a cross
+    compiler's tree under qemu), refuses the file at start: "FILE:2: crypt(3) hashes are not
+    supported by this build", exit 1."""
     path = os.path.join(temp_dir(), 'users')
     text = '# hashes\n' + ''.join(f'{name}:{h}\n' for name, h in CRYPT_HASHES.items()) + 'plain:pw-plain\n'
     write_file(path, text)
-    if not is_dynamic(MICROSOCKS):
+    if not is_dynamic(SERVER_BINARY) or (EMULATOR and not foreign_libcrypt()):
         p = run_microsocks(['-i', '127.0.0.1', '-p', '0', '--users', path])
         check(p.returncode == 1, f'static binary with a hash line: exit {p.returncode}')
         check(re.search(rf'^microsocks: --users: {re.escape(path)}:2: crypt\(3\) hashes are not supported by this build',
@@ -608,7 +731,7 @@ def ops_users_reload():
         expect_user(server, target, user, password)
     write_file(path, 'zed:pw-zed\n# comment\nthis line is broken\ncarol:pw-carol\n')
     os.kill(server.pid, signal.SIGHUP)
-    server.wait_line(re.compile(rf'^microsocks: {re.escape(path)}:3: .*; keeping the old users$'))
+    server.wait_line(re.compile('^' + STAMP + rf'microsocks: {re.escape(path)}:3: .*; keeping the old users$'))
     check(len(wait_count(server, count, 2)) == 2 and
           len([line for line in server.lines if count.search(line)]) == 2, 'a users count logged for the broken file')
     expect_rejected_user(server, 'zed', 'pw-zed', 'user of the broken file')
@@ -640,7 +763,7 @@ def ops_users_with_u():
     c.echo_check()
     server = auth_server()
     os.kill(server.pid, signal.SIGHUP)
-    server.wait_line(re.compile(r'^microsocks: nothing to reload$'))
+    server.wait_line(re.compile('^' + STAMP + r'microsocks: nothing to reload$'))
     expect_user(server, target, USER, PASSWORD)
     check_bad_options([(['--users'], '--users'), (['-1', '--auth-once-ttl', '5'], '-1')])
 
@@ -753,6 +876,7 @@ def ops_log_failures():
     (auth failed); a bad greeting (HTTP) -> user, command, host, reply all -, (not a SOCKS client); an
     unsupported command 9 -> reply 7; (isolated) an unresolvable name with control bytes -> reply 4 and
     the name logged with them as ?. Each client gets exactly one line."""
+    skip_on_arch(*MIPS_SO_ERROR)
     server = auth_server()
     port = closed_port()
     c = authed_client(server)
@@ -1163,6 +1287,7 @@ def ops_stats():
     finished sessions (1000/3000 and 10/20 bytes), two refused CONNECTs, a command 9, a wrong
     password, a client refused by --max-clients 2 and with one tunnel still open: "clients 1 served 8
     refused 1 up 1010 down 3020 failed 0x05:2 0x07:1 auth 1"."""
+    skip_on_arch(*MIPS_SO_ERROR)
     server = auth_server('--max-clients', '2')
     n = expect_stats(server, 1, 'clients 0 served 0 refused 0 up 0 down 0 failed - auth 0')
     for up, down in ((1000, 3000), (10, 20)):
@@ -1193,8 +1318,8 @@ def ops_stats():
 
 # ================================================================ life cycle
 
-STOPPING = r'^microsocks: stopping, {n} clients, grace {g} s$'
-STOPPED = re.compile(r'^microsocks: stopped$')
+STOPPING = '^' + STAMP.replace('{', '{{').replace('}', '}}') + r'microsocks: stopping, {n} clients, grace {g} s$'
+STOPPED = re.compile('^' + STAMP + r'microsocks: stopped$')
 
 
 def start_drain(server, sig, n, grace):

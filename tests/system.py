@@ -34,7 +34,7 @@ import uuid
 
 from __main__ import PASSWORD, USER, case
 from harness import (
-    ISOLATED, MICROSOCKS, NOAUTH, NO_ACCEPTABLE, REP_OK, ROOT, Fail, Server, Skip, SocksClient, T,
+    ISOLATED, MICROSOCKS, STAMP, NOAUTH, NO_ACCEPTABLE, REP_OK, ROOT, Fail, Server, Skip, SocksClient, T,
     Target, check, connect_errno, defer, describe_status, free_port, hexs, need_isolation,
     sanitizer_report)
 
@@ -43,7 +43,7 @@ ENV_SCRUBBED = ('LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET')
 PROXY_ENV = ('http_proxy', 'https_proxy', 'all_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY',
              'ALL_PROXY', 'NO_PROXY')
 # the listening lines of microsocks itself (systemd-socket-activate writes "Listening on ..." too)
-OWN_LISTEN_RE = re.compile(r'^microsocks: listening on (\S+)$')
+OWN_LISTEN_RE = re.compile('^' + STAMP + r'microsocks: listening on (\S+)$')
 UNIT_DIR = 'lib/systemd/system'
 UNITS = ('microsocks.service', 'microsocks.socket')
 

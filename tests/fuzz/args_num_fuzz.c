@@ -7,24 +7,26 @@
 #include "args.h"
 #include "fuzz.h"
 
-/* 0 with the value in *v when s is digits only and within [min, max] */
+/* 0 with the value in *v when s is digits only and within [min, max]; in
+ * unsigned long long, where max + 1 (at most 2^31 below) times 10 cannot
+ * overflow, as it would in a 32-bit long */
 static int
 oracle(const char *s, long min, long max, long *v)
 {
-	long n = 0;
+	unsigned long long n = 0, top = (unsigned long long)max;
 
 	if (!*s)
 		return -1;
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
 			return -1;
-		n = n * 10 + (*s - '0');
-		if (n > max)
-			n = max + 1;	/* stays out of range, cannot overflow */
+		n = n * 10 + (unsigned long long)(*s - '0');
+		if (n > top)
+			n = top + 1;	/* stays out of range */
 	}
-	if (n < min || n > max)
+	if (n < (unsigned long long)min || n > top)
 		return -1;
-	*v = n;
+	*v = (long)n;
 	return 0;
 }
 

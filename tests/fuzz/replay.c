@@ -92,7 +92,17 @@ replay_path(const char *path)
 		unreadable++;
 		return;
 	}
-	while ((de = readdir(d))) {
+	for (;;) {
+		/* a directory that cannot be listed (EOVERFLOW from a 32-bit
+		 * readdir on a 64-bit file system) must not pass as empty */
+		errno = 0;
+		if (!(de = readdir(d))) {
+			if (errno) {
+				printf("  %s: %s\n", path, strerror(errno));
+				unreadable++;
+			}
+			break;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		if (!(sub = malloc(strlen(path) + strlen(de->d_name) + 2))) {

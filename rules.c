@@ -22,6 +22,24 @@ number(const char *s, size_t n, long max)
 	return v <= max ? v : -1;
 }
 
+/* The well-known NAT64 prefix (RFC 6052) and IPv4-mapped addresses (RFC
+ * 4291 2.5.5.2): an IPv4 address in their last 4 bytes */
+static const unsigned char nat64_prefix[12] = { 0, 0x64, 0xff, 0x9b };
+static const unsigned char mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+/* 1 when the IPv6 address a stands for the IPv4 address in its last 4
+ * bytes: mapped, NAT64, or IPv4-compatible (RFC 4291 2.5.5.1: ::/96 but
+ * for :: and ::1, which are IPv6's own) */
+static int
+embeds_v4(const unsigned char *a)
+{
+	static const unsigned char zero[12];
+
+	if (!memcmp(a, mapped_prefix, 12) || !memcmp(a, nat64_prefix, 12))
+		return 1;
+	return !memcmp(a, zero, 12) && (a[12] | a[13] | a[14] || a[15] > 1);
+}
+
 /* "ADDR" or "ADDR/PREFIX" in s[0..n) */
 static int
 parse_range(const char *s, size_t n, struct rule *r)
@@ -51,6 +69,22 @@ parse_range(const char *s, size_t n, struct rule *r)
 	return 0;
 }
 
+/* An IPv4 range in mapped or NAT64 form is that IPv4 range, as the
+ * addresses in it are matched as IPv4 (see rules_effective). Returns 0. */
+static int
+v4_form(struct rule *r)
+{
+	if (r->family == AF_INET6 && r->prefix >= 96 &&
+	    (!memcmp(r->addr, mapped_prefix, 12) ||
+	    !memcmp(r->addr, nat64_prefix, 12))) {
+		memmove(r->addr, r->addr + 12, 4);
+		memset(r->addr + 4, 0, 12);
+		r->family = AF_INET;
+		r->prefix -= 96;
+	}
+	return 0;
+}
+
 int
 rule_parse(const char *s, int with_port, struct rule *r)
 {
@@ -59,7 +93,8 @@ rule_parse(const char *s, int with_port, struct rule *r)
 
 	memset(r, 0, sizeof *r);
 	if (!with_port)
-		return parse_range(s, (size_t)(end - s), r);
+		return parse_range(s, (size_t)(end - s), r) < 0 ? -1 :
+		    v4_form(r);
 	if (s[0] == '[') {
 		/* [V6] or [V6]/PREFIX, then maybe :PORT */
 		close = strchr(s, ']');
@@ -97,7 +132,7 @@ rule_parse(const char *s, int with_port, struct rule *r)
 			return -1;
 		r->port = (unsigned short)port;
 	}
-	return 0;
+	return v4_form(r);
 }
 
 void
@@ -134,7 +169,34 @@ rule_match(const struct rule *r, const unsigned char *addr, int family,
 }
 
 int
-rules_match(const struct rule *r, size_t n, const union sockaddr_union *u)
+rules_effective(const union sockaddr_union *u, union sockaddr_union *out)
+{
+	static const unsigned char any6[16];
+	const unsigned char *a;
+
+	*out = *u;
+	if (u->sa.sa_family == AF_INET6) {
+		a = u->v6.sin6_addr.s6_addr;
+		if (embeds_v4(a)) {
+			memset(out, 0, sizeof *out);
+			out->v4.sin_family = AF_INET;
+			out->v4.sin_port = u->v6.sin6_port;
+			memcpy(&out->v4.sin_addr, a + 12, 4);
+		} else if (!memcmp(a, any6, 16)) {
+			out->v6.sin6_addr = in6addr_loopback;
+			return 1;
+		} else {
+			return 0;
+		}
+	}
+	/* 0.0.0.0/8, "this network": Linux connects 0.0.0.0 to the host */
+	if (!*(const unsigned char *)&out->v4.sin_addr)
+		out->v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return memcmp(out, u, sizeof *out) != 0;
+}
+
+static int
+match_one(const struct rule *r, size_t n, const union sockaddr_union *u)
 {
 	const unsigned char *addr;
 	unsigned short port;
@@ -151,4 +213,13 @@ rules_match(const struct rule *r, size_t n, const union sockaddr_union *u)
 		if (rule_match(&r[i], addr, u->sa.sa_family, port))
 			return 1;
 	return 0;
+}
+
+int
+rules_match(const struct rule *r, size_t n, const union sockaddr_union *u)
+{
+	union sockaddr_union eff;
+
+	return match_one(r, n, u) ||
+	    (rules_effective(u, &eff) && match_one(r, n, &eff));
 }

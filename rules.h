@@ -23,8 +23,17 @@ int rule_parse(const char *s, int with_port, struct rule *r);
 /* the range of exactly one address */
 void rule_from_addr(const union sockaddr_union *u, struct rule *r);
 
+/* The address that u stands for, into *out (the port kept): an IPv4
+ * address written as IPv6 (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d,
+ * NAT64 64:ff9b::a.b.c.d) as that IPv4 address; the unspecified ones,
+ * which Linux connects to this host (0.0.0.0/8 and ::, in any of those
+ * forms), as loopback, 127.0.0.1 and ::1. Returns 1 when *out differs
+ * from u. */
+int rules_effective(const union sockaddr_union *u, union sockaddr_union *out);
+
 /* 1 when u, an IPv4 or IPv6 address and port, falls in one of the n
- * rules at r */
+ * rules at r, as it is written or as the address it stands for
+ * (rules_effective): no spelling of an address slips past a rule */
 int rules_match(const struct rule *r, size_t n, const union sockaddr_union *u);
 
 #endif /* RULES_H */

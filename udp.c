@@ -120,11 +120,33 @@ same_addr(const union sockaddr_union *a, const union sockaddr_union *b)
 	return sa_same_ip(a, b) && sa_port(a) == sa_port(b);
 }
 
+/* The address of a name that a datagram goes to: one datagram, one
+ * address, unlike CONNECT that tries each in turn. The first of the
+ * family of -b, or else of the client's own connection, which are known
+ * to reach out; else the first IPv4 or IPv6 one. NULL when none is. */
+static const struct addrinfo *
+pick_addr(const struct addrinfo *res, int family)
+{
+	const struct addrinfo *ai, *any = NULL;
+
+	for (ai = res; ai; ai = ai->ai_next) {
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    ai->ai_addrlen > sizeof(union sockaddr_union))
+			continue;
+		if (ai->ai_family == family)
+			return ai;
+		if (!any)
+			any = ai;
+	}
+	return any;
+}
+
 /* the destination of a client's datagram; -1 when it has none */
 static int
 dest_addr(struct assoc *a, const struct socks5_request *req,
     union sockaddr_union *dst)
 {
+	const struct addrinfo *ai;
 	struct addrinfo *res;
 	int i;
 
@@ -147,11 +169,16 @@ dest_addr(struct assoc *a, const struct socks5_request *req,
 			goto found;
 	if (server_resolve(req->host, req->port, 0, &res) != 0)
 		return -1;
+	ai = pick_addr(res, a->o->bindaddr ? a->o->bindaddr->sa.sa_family :
+	    a->client.sa.sa_family);
+	if (!ai) {
+		freeaddrinfo(res);
+		return -1;
+	}
 	i = a->next_name;
 	a->next_name = (i + 1) % UDP_NAMES;
 	memset(&a->names[i].addr, 0, sizeof a->names[i].addr);
-	memcpy(&a->names[i].addr, res->ai_addr,
-	    res->ai_addrlen > sizeof *dst ? sizeof *dst : res->ai_addrlen);
+	memcpy(&a->names[i].addr, ai->ai_addr, ai->ai_addrlen);
 	memcpy(a->names[i].host, req->host, sizeof a->names[i].host);
 	freeaddrinfo(res);
 found:
@@ -230,7 +257,12 @@ from_client(struct assoc *a, size_t n, const union sockaddr_union *src)
 	}
 	/* no fragments: RFC 1928 lets a server drop them */
 	if (socks5_parse_udp(p, n, &req, &frag, &hlen) != PARSE_DONE ||
-	    frag != 0 || dest_addr(a, &req, &dst) < 0 || a->o->denied(&dst))
+	    frag != 0 || dest_addr(a, &req, &dst) < 0)
+		return;
+	/* sent, remembered and matched with replies as plain IPv4, which
+	 * is what replies come from */
+	sa_unmap(&dst);
+	if (a->o->denied(&dst))
 		return;
 	fd = out_socket(a, &dst);
 	if (fd < 0 || sendto(fd, p + hlen, n - hlen, 0, &dst.sa,

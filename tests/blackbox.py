@@ -1475,6 +1475,7 @@ import rules  # noqa: E402,F401 -- tests/rules.py: the access-rule cases (-w ran
 import ops  # noqa: E402,F401 -- tests/ops.py: listeners, limits, users, session log, syslog, stats, drain
 import system  # noqa: E402,F401 -- tests/system.py: socket activation, readiness, unit files, chromium
 import security  # noqa: E402,F401 -- tests/security.py: the claims of SECURITY
+import attack  # noqa: E402,F401 -- tests/attack.py: ways around --deny, BIND, the log, credentials
 import fuzz.handshake_fuzz  # noqa: E402,F401 -- tests/fuzz/handshake_fuzz.py: the stateful handshake fuzz, fuzz_*
 if os.environ.get('MS_STRESS') == '1':
     import stress  # noqa: E402,F401 -- tests/stress.py: fault and load cases, for `make stress` only

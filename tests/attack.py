@@ -1,0 +1,264 @@
+"""Black-box cases for attacks on microsocks: ways around --deny and --allow (other spellings of a
+denied address), BIND listeners that outlive their purpose, work that goes on after the client
+left, forged session-log fields and credentials that are empty or useless.
+
+Imported by tests/blackbox.py after tests/security.py; the cases register with blackbox's @case
+(blackbox.py runs as __main__); `sh tests/run attack` selects them.
+Each case collects every spelling or variant that got through before failing, so that one run
+shows them all. What must NOT happen (a connection, a datagram) is watched for a bounded quiet time.
+"""
+
+import errno
+import os
+import re
+import socket
+import subprocess
+import time
+
+from __main__ import case, names_option, need_errno, noauth_client
+from harness import (
+    ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, NOAUTH, REP_FAIL, REP_NOT_ALLOWED, REP_OK, S4_CONNECT,
+    S4_REJECTED, USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, auth_request, check,
+    connect_errno, connect_request, describe_status, greeting, hexs, need_isolation, run_microsocks_all,
+    sanitizer_report, socks4_request)
+from ops import show, temp_dir, try_admit, write_file
+from udp import QUIET, Association, UdpEcho
+
+# the destinations of --deny in finding 1: all of loopback, both families
+DENY_LOOPBACK = ['--deny', '127.0.0.0/8,[::1]']
+
+
+# ================================================================ helpers
+
+def reply_to(server, host, port, atyp=None):
+    """The reply code a no-auth SOCKS5 CONNECT gets ('closed' if the server closed without one);
+    the client is closed after."""
+    c = noauth_client(server)
+    try:
+        c.send(connect_request(host, port, atyp=atyp))
+        return c.read_reply().rep
+    except (Closed, ConnectionError):
+        return 'closed'
+    finally:
+        c.close()
+
+
+def reply4_to(server, request):
+    """The CD byte a SOCKS4(a) request gets ('closed' if none); the client is closed after."""
+    c = SocksClient(server.address)
+    try:
+        c.send(request)
+        return c.read_reply4().cd
+    except (Closed, ConnectionError):
+        return 'closed'
+    finally:
+        c.close()
+
+
+def check_denied(server, requests, targets):
+    """Each (what, host, port, atyp) in requests gets reply 02; afterwards none of targets saw a
+    connection for QUIET seconds. Fails naming every request that got another answer."""
+    bad = []
+    for what, host, port, atyp in requests:
+        rep = reply_to(server, host, port, atyp=atyp)
+        if rep != REP_NOT_ALLOWED:
+            bad.append(f'{what} {show(host, port)}: reply {rep if rep == "closed" else f"{rep:#04x}"}')
+    peers = []
+    for t in targets:
+        try:
+            while True:
+                peers.append(t.next_peer(QUIET))
+        except Fail:
+            pass
+    check(not bad and not peers, '; '.join(bad + ([f'the targets saw connections from {peers}'] if peers else [])))
+
+
+def start_or_refusal(args, options):
+    """A Server with args that listens (returned), or one that exits at once with status 1 and a
+    "microsocks: <option>: ..." line naming one of options (None returned)."""
+    s = Server(*args, wait_listening=False)
+    deadline = time.monotonic() + T.START
+    with s.cond:
+        while True:
+            m = next(filter(None, map(LISTEN_RE.search, s.lines)), None)
+            if m:
+                s.port = int(m.group(2))
+                return s
+            left = deadline - time.monotonic()
+            if s.eof:
+                break
+            check(left > 0, f'{" ".join(args)}: neither listening nor exited within {T.START:.0f}s')
+            s.cond.wait(left)
+    try:
+        rc = s.proc.wait(T.STOP)
+    except subprocess.TimeoutExpired:
+        raise Fail(f'{" ".join(args)}: closed stderr but did not exit')
+    s.stopped = True
+    s.reader.join(T.STOP)
+    err = s.stderr()
+    check(not sanitizer_report(err), f'{" ".join(args)}: sanitizer report: {sanitizer_report(err)}')
+    check(rc == 1 and names_option(err, options),
+          f'{" ".join(args)}: refused to start with {describe_status(rc)}, stderr {err[:200]!r} '
+          f'(expected exit 1 and "microsocks: {options[0]}: ...")')
+    return None
+
+
+def tcp_listeners(port):
+    """Local addresses (hex, as in /proc/net/tcp and tcp6) of the TCP sockets listening on port."""
+    found = []
+    for name in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(name) as f:
+                rows = [line.split() for line in f.readlines()[1:]]
+        except OSError:
+            continue
+        found += [r[1].rsplit(':', 1)[0] for r in rows
+                  if r[3] == '0A' and int(r[1].rsplit(':', 1)[1], 16) == port]
+    return found
+
+
+def need_proc_net():
+    if not os.path.exists('/proc/net/tcp'):
+        raise Skip('no /proc/net/tcp to see listening sockets in')
+
+
+def session_line_of(server, port):
+    """The session line of the client whose local port on 127.0.0.1 is port, waiting for it."""
+    return server.wait_line(re.compile(rf'^\S+ client 127\.0\.0\.1:{port} .*$')).group(0)
+
+
+def same_field_count(line, normal, what, cut=lambda line: line):
+    """line, split on spaces, has as many fields as normal (cut(line) and cut(normal), when given)."""
+    n, want = len(cut(line).split(' ')), len(cut(normal).split(' '))
+    check(n == want, f'{what}: {n} space-separated fields, a normal line has {want}: {line!r} (normal: {normal!r})')
+
+
+# ================================================================ 1. --deny by another spelling
+
+@case
+def attack_deny_wildcard():
+    """--deny 127.0.0.0/8,[::1] with targets on 127.0.0.1:P and [::1]:Q: CONNECT to 0.0.0.0:P (ATYP 1),
+    [::ffff:0.0.0.0]:P (ATYP 4), [::]:Q (ATYP 4) and the names "0" and "0.0.0.0" (ATYP 3) port P all get
+    05 02 (Linux connects 0.0.0.0 and :: to loopback), and neither target sees a connection."""
+    target = Target()
+    target6 = Target(host='::1')
+    server = Server(*DENY_LOOPBACK)
+    P, Q = target.port, target6.port
+    check_denied(server, [('ATYP 1', '0.0.0.0', P, ATYP_V4), ('ATYP 4', '::ffff:0.0.0.0', P, ATYP_V6),
+                          ('ATYP 4', '::', Q, ATYP_V6), ('name', '0', P, ATYP_DOMAIN),
+                          ('name', '0.0.0.0', P, ATYP_DOMAIN)], [target, target6])
+
+
+@case
+def attack_deny_embedded_v4():
+    """--deny 127.0.0.0/8,[::1] with a target on 127.0.0.1:P: CONNECT to 127.0.0.1 inside IPv6 forms
+    gets 05 02 -- IPv4-mapped [::ffff:127.0.0.1]:P, IPv4-compatible [::127.0.0.1]:P, NAT64
+    [64:ff9b::7f00:1]:P -- and the target sees no connection. (Isolated only: outside the namespace
+    the last two could be routed off the machine.)"""
+    need_isolation()
+    target = Target()
+    server = Server(*DENY_LOOPBACK)
+    P = target.port
+    check_denied(server, [('mapped', '::ffff:127.0.0.1', P, ATYP_V6), ('compatible', '::127.0.0.1', P, ATYP_V6),
+                          ('NAT64', '64:ff9b::7f00:1', P, ATYP_V6)], [target])
+
+
+@case
+def attack_deny_socks4_wildcard():
+    """--deny 127.0.0.0/8,[::1], target on 127.0.0.1:P: SOCKS4 CONNECT to 0.0.0.0:P and SOCKS4a (marker
+    0.0.0.1) to the name "0.0.0.0" port P get 00 5B, and the target sees no connection."""
+    target = Target()
+    server = Server(*DENY_LOOPBACK)
+    bad = []
+    for what, request in (('SOCKS4 0.0.0.0', socks4_request(S4_CONNECT, '0.0.0.0', target.port)),
+                          ('SOCKS4a "0.0.0.0"', socks4_request(S4_CONNECT, '0.0.0.1', target.port,
+                                                               userid='u', domain='0.0.0.0'))):
+        cd = reply4_to(server, request)
+        if cd != S4_REJECTED:
+            bad.append(f'{what}:{target.port}: reply {cd if cd == "closed" else f"{cd:#04x}"}')
+    try:
+        bad.append(f'the target saw a connection from {target.next_peer(QUIET)}')
+    except Fail:
+        pass
+    check(not bad, '; '.join(bad))
+
+
+@case
+def attack_deny_udp_wildcard():
+    """--deny 127.0.0.0/8,[::1], a UDP echo on 127.0.0.1:U (which the kernel reaches for datagrams
+    sent straight to 0.0.0.0:U and [::ffff:0.0.0.0]:U, checked first): UDP ASSOCIATE datagrams to
+    0.0.0.0:U (ATYP 1), the name "0" (ATYP 3) and ::ffff:0.0.0.0 (ATYP 4) do not reach the echo."""
+    echo = UdpEcho()
+    for host in ('0.0.0.0', '::ffff:0.0.0.0'):  # precondition: the kernel's own routing
+        s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_DGRAM)
+        with s:
+            s.sendto(b'direct', (host, echo.port))
+        try:
+            echo.next(T.IO)
+        except Fail:
+            raise Skip(f'precondition: a datagram sent straight to {show(host, echo.port)} '
+                       f'does not reach 127.0.0.1:{echo.port}')
+    a = Association(Server(*DENY_LOOPBACK))
+    bad = []
+    for host, atyp in (('0.0.0.0', ATYP_V4), ('0', ATYP_DOMAIN), ('::ffff:0.0.0.0', ATYP_V6)):
+        a.send((host, echo.port), f'to {host}'.encode(), atyp=atyp)
+        try:
+            echo.expect_nothing(f'datagram to {show(host, echo.port)} (ATYP {atyp})')
+        except Fail as e:
+            bad.append(str(e))
+    check(not bad, '; '.join(bad))
+
+
+@case
+def attack_deny_mapped_rule():
+    """--deny [::ffff:127.0.0.0]/104 (127.0.0.0/8 written IPv4-mapped): either the server refuses to
+    start (exit 1 naming --deny) or it denies CONNECT to 127.0.0.1:P and [::ffff:127.0.0.1]:P (05 02,
+    the target sees nothing)."""
+    target = Target()
+    server = start_or_refusal(['--deny', '[::ffff:127.0.0.0]/104'], ('--deny',))
+    if server:
+        check_denied(server, [('ATYP 1', '127.0.0.1', target.port, ATYP_V4),
+                              ('ATYP 4', '::ffff:127.0.0.1', target.port, ATYP_V6)], [target])
+
+
+@case
+def attack_allow_mapped_rule():
+    """--allow ::ffff:127.0.0.0/104 (127.0.0.0/8 written IPv4-mapped): either the server refuses to
+    start (exit 1 naming --allow) or it serves a client from 127.0.0.1 (method 00, CONNECT, echo)."""
+    target = Target()
+    server = start_or_refusal(['--allow', '::ffff:127.0.0.0/104'], ('--allow',))
+    if server:
+        c = try_admit(server.address)
+        check(c, '--allow ::ffff:127.0.0.0/104 started, but a client from 127.0.0.1 is closed without a reply')
+        r = c.request(*target.address)
+        check(r.rep == REP_OK, f'--allow ::ffff:127.0.0.0/104: CONNECT reply {r.rep:#04x}')
+        c.echo_check()
+
+
+# ================================================================ 2, 3. BIND listeners
+
+# ================================================================ 4. CONNECT after the client left
+
+# ================================================================ 5. forged log fields
+
+# ================================================================ 6. UDP answers from IPv4-mapped destinations
+
+@case
+def attack_udp_mapped_reply():
+    """UDP ASSOCIATE, a datagram to [::ffff:127.0.0.1]:U (ATYP 4) where an echo on 127.0.0.1:U answers:
+    the echo gets it and its answer comes back to the client within T.IO, wrapped with the echo's
+    port and 127.0.0.1 (ATYP 1) or ::ffff:127.0.0.1 (ATYP 4)."""
+    echo = UdpEcho()
+    a = Association(Server())
+    data = os.urandom(300)
+    a.send(('::ffff:127.0.0.1', echo.port), data, atyp=ATYP_V6)
+    peer, got = echo.next(what='datagram to [::ffff:127.0.0.1]')
+    check(got == data, f'the echo got {hexs(got)}, not the data sent')
+    atyp, addr, port, back = a.recv('answer from 127.0.0.1 to a datagram sent to [::ffff:127.0.0.1]')
+    check((atyp, addr) in ((ATYP_V4, '127.0.0.1'), (ATYP_V6, '::ffff:127.0.0.1')) and port == echo.port,
+          f'answer wrapped as ATYP {atyp} {show(addr, port)}')
+    check(back == data, 'answer data altered')
+
+
+# ================================================================ 7. empty or useless credentials
+

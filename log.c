@@ -187,18 +187,6 @@ log_session_line(const char *line, size_t n)
 	emit(LOG_L_INFO, buf, n);
 }
 
-char *
-log_clean(char *dst, size_t size, const char *src)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && src[i]; i++)
-		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
-	if (size)
-		dst[i] = '\0';
-	return dst;
-}
-
 int
 logfmt_check(const char *fmt, const char **bad)
 {
@@ -448,6 +436,33 @@ put_iso(struct out *o, const struct when *w)
 		puts_(o, "Z");
 }
 
+/* Text that a client chose (a user or host name) as one token: every
+ * byte that is not printable ASCII, and the blank, '%' and quotes, as
+ * %XX, so that a line splits on blanks into its fields and a name forges
+ * none; the way back is URL decoding. An escape is written whole or not
+ * at all. */
+static void
+put_name(struct out *o, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+
+	for (; *s; s++) {
+		c = (unsigned char)*s;
+		if (c > ' ' && c < 0x7f && c != '%' && c != '"' && c != '\'') {
+			if (o->len + 1 >= o->size)
+				return;
+			o->buf[o->len++] = (char)c;
+			continue;
+		}
+		if (o->len + 3 >= o->size)
+			return;
+		o->buf[o->len++] = '%';
+		o->buf[o->len++] = hex[c >> 4];
+		o->buf[o->len++] = hex[c & 15];
+	}
+}
+
 /* the IP address of u, without port or brackets */
 static void
 put_ip(struct out *o, const union sockaddr_union *u)
@@ -510,7 +525,7 @@ put_dst(struct out *o, const char *dst, int port)
 		n = sizeof host - 1;
 	memcpy(host, dst, n);
 	host[n] = '\0';
-	puts_(o, host);
+	put_name(o, host);
 }
 
 /* the time now as %i writes it, and a blank */
@@ -559,11 +574,13 @@ logfmt(char *buf, size_t size, const char *fmt, const struct log_session *s)
 		case 'C': put_ip(&o, s->client); break;
 		case 'c': putn(&o, port_of(s->client), 1); break;
 		case 'a': put_addr(&o, s->client); break;
-		case 'U': puts_(&o, s->user ? s->user : "-"); break;
+		case 'U': if (s->user) put_name(&o, s->user); else puts_(&o, "-");
+			break;
 		case 'N': puts_(&o, s->cmd ? s->cmd : "-"); break;
 		case 'n': put_dst(&o, s->dst, 0); break;
 		case 'q': put_dst(&o, s->dst, 1); break;
-		case 'h': puts_(&o, s->dst ? s->dst : "-"); break;
+		case 'h': if (s->dst) put_name(&o, s->dst); else puts_(&o, "-");
+			break;
 		case 'R': put_ip(&o, s->peer); break;
 		case 'r': putn(&o, port_of(s->peer), 1); break;
 		case 'A': put_addr(&o, s->peer); break;

@@ -48,19 +48,15 @@ void log_msg(int level, const char *fmt, ...)
  * time where the format puts it (a newline is added; long lines cut). */
 void log_session_line(const char *line, size_t n);
 
-/* Copies src into dst (size bytes) with every byte that is not printable
- * ASCII shown as '?', so that client-chosen names cannot forge log lines.
- * Returns dst. */
-char *log_clean(char *dst, size_t size, const char *src);
-
 /* what a session line tells */
 struct log_session {
 	long long end_ms;	/* wall clock, ms since 1970 */
 	long long duration_ms;
 	const union sockaddr_union *client;
-	const char *user;	/* NULL: none */
+	const char *user;	/* NULL: none; as the client sent it */
 	const char *cmd;	/* "CONNECT", ...; NULL: no request */
-	const char *dst;	/* HOST:PORT requested; NULL: none */
+	const char *dst;	/* HOST:PORT requested, as the client sent
+				 * it; NULL: none */
 	const union sockaddr_union *peer;	/* NULL: none */
 	const union sockaddr_union *bound;	/* NULL: none */
 	unsigned listen_port;

@@ -538,7 +538,7 @@ choose_method(const struct conn *c, unsigned offers)
 	return METHOD_NONE;
 }
 
-/* keeps the client's user name, cleaned for logs */
+/* keeps the client's user name, for the log line (which escapes it) */
 static void
 set_user(struct session *s, const char *name)
 {
@@ -547,7 +547,7 @@ set_user(struct session *s, const char *name)
 	free(s->user);
 	/* without memory, the log line goes without the name */
 	if ((s->user = malloc(n)))
-		log_clean(s->user, n, name);
+		memcpy(s->user, name, n);
 }
 
 /* RFC 1929 sub-negotiation; 0 when the client may go on */
@@ -688,11 +688,9 @@ static void
 dst_str(const struct socks5_request *req, char *buf, size_t size)
 {
 	union sockaddr_union u;
-	char host[256];
 
 	if (req->atyp == ATYP_DOMAIN) {
-		fmt_buf(buf, size, "%s:%u",
-		    log_clean(host, sizeof host, req->host), req->port);
+		fmt_buf(buf, size, "%s:%u", req->host, req->port);
 		return;
 	}
 	req_addr(req, &u);

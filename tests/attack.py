@@ -241,6 +241,41 @@ def attack_allow_mapped_rule():
 
 # ================================================================ 5. forged log fields
 
+@case
+def attack_log_user_spaces():
+    """-u alice -P secret: a client authenticating as 'admin CONNECT secret.corp:22 to 10.0.0.5:22 reply
+    0 (closed) up 4096' with a wrong password gets a session line with as many space-separated
+    fields as that of a client failing as 'bob': the name is one field (spaces escaped)."""
+    server = Server('-u', 'alice', '-P', 'secret')
+    lines = []
+    for user in ('bob', 'admin CONNECT secret.corp:22 to 10.0.0.5:22 reply 0 (closed) up 4096'):
+        c = SocksClient(server.address)
+        check(c.greet(USERPASS) == USERPASS, 'user/password not chosen')
+        c.send(auth_request(user, 'wrong'))
+        check(c.read_auth_status() != 0, f'{user!r} with a wrong password accepted')
+        c.wait_eof()
+        lines.append(session_line_of(server, c.sock.getsockname()[1]))
+    same_field_count(lines[1], lines[0], 'user name with spaces')
+
+
+@case
+def attack_log_host_spaces():
+    """A CONNECT to the name 'a b.example' (does not resolve) gets a session line with as many
+    space-separated fields before " reply " as one to 'ab.example' (the reason after it may differ if
+    the name is refused otherwise): the requested host is one field."""
+    need_isolation()
+    server = Server()
+    lines = []
+    for name in ('ab.example', 'a b.example'):
+        c = noauth_client(server)
+        c.send(connect_request(name, 80, atyp=ATYP_DOMAIN))
+        rep = c.read_reply().rep
+        check(rep != REP_OK, f'CONNECT {name!r}: reply 00')
+        c.wait_eof()
+        lines.append(session_line_of(server, c.sock.getsockname()[1]))
+    same_field_count(lines[1], lines[0], 'host name with a space', lambda line: line.split(' reply ', 1)[0])
+
+
 # ================================================================ 6. UDP answers from IPv4-mapped destinations
 
 @case

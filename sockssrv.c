@@ -1415,11 +1415,18 @@ load_users(int at_start)
 		return;
 	}
 	u = users_load(users_path, &line, &why);
+	/* -u's user is one, and only one, password */
+	if (u && have_user && users_has(u, auth_user, auth_ulen)) {
+		users_free(u);
+		u = NULL;
+		line = 0;
+		why = "the user of -u is in the file too";
+	}
 	if (!u) {
 		where[0] = '\0';
 		if (line)
 			fmt_buf(where, sizeof where, ":%lu", line);
-		else
+		else if (!why)
 			why = strerror(errno);
 		if (at_start)
 			start_error("--users", "%s%s: %s", users_path, where,
@@ -1937,11 +1944,21 @@ main(int argc, char **argv)
 			port = parse_num("-p", optarg, 0, 65535);
 			break;
 		case 'u':
+			if (have_user)
+				usage_error("-u", "given twice; more users go "
+				    "in a --users file");
 			auth_ulen = copy_secret("-u", optarg, auth_user);
+			if (!auth_ulen)
+				usage_error("-u", "an empty user name");
 			auth_required = have_user = 1;
 			break;
 		case 'P':
+			if (pass_given)
+				usage_error("-P", "given twice; more users go "
+				    "in a --users file");
 			auth_plen = copy_secret("-P", optarg, auth_pass);
+			if (!auth_plen)
+				usage_error("-P", "an empty password");
 			pass_given = 1;
 			/* keep the password out of ps */
 			wipe(optarg, auth_plen);

@@ -41,6 +41,8 @@ extern char *crypt(const char *, const char *);
 
 static pthread_once_t crypt_once = PTHREAD_ONCE_INIT;
 static crypt_func *crypt_fn;
+/* libxcrypt's test of a hash's method and parameters, where there */
+static int (*checksalt_fn)(const char *);
 /* crypt() returns a static buffer */
 static pthread_mutex_t crypt_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -51,8 +53,10 @@ crypt_find(void)
 
 	/* libcrypt first: a sanitizer's crypt() only wraps the one that
 	 * the program was linked with */
-	if (dlopen && dlsym && (lib = dlopen("libcrypt.so.1", RTLD_NOW)))
+	if (dlopen && dlsym && (lib = dlopen("libcrypt.so.1", RTLD_NOW))) {
 		crypt_fn = (crypt_func *)dlsym(lib, "crypt");
+		*(void **)&checksalt_fn = dlsym(lib, "crypt_checksalt");
+	}
 	if (!crypt_fn && crypt)
 		crypt_fn = crypt;
 }
@@ -84,6 +88,11 @@ users_line(const char *line, size_t len, struct users_line *e,
 	e->plen = len - e->ulen - 1;
 	if (e->ulen == 0 || e->ulen > 255) {
 		*why = "user name empty or longer than 255 bytes";
+		return -1;
+	}
+	/* "bob :pw" would be the user "bob ", whom no one means */
+	if (line[e->ulen - 1] == ' ' || line[e->ulen - 1] == '\t') {
+		*why = "a blank at the end of the user name";
 		return -1;
 	}
 	if (e->plen == 0 || e->plen > 255) {
@@ -140,6 +149,27 @@ fail:
 	free(buf);
 	errno = err;
 	return NULL;
+}
+
+/* 1 when crypt() can check passwords against the hash h: its method is
+ * known and its parameters are good. crypt_checksalt() tells at no cost;
+ * else one crypt() of an empty password must give a hash back, not NULL
+ * or a failure token ("*0"). */
+static int
+crypt_can_check(const char *h)
+{
+	const char *r;
+	int ok;
+
+	/* CRYPT_SALT_INVALID and _METHOD_DISABLED are 1 and 2; OK (0),
+	 * _METHOD_LEGACY (3) and _TOO_CHEAP (4) are hashes it checks */
+	if (checksalt_fn)
+		return checksalt_fn(h) != 1 && checksalt_fn(h) != 2;
+	pthread_mutex_lock(&crypt_lock);
+	r = crypt_fn("", h);
+	ok = r && *r == '$';
+	pthread_mutex_unlock(&crypt_lock);
+	return ok;
 }
 
 static void
@@ -199,9 +229,20 @@ users_parse(char *text, size_t textlen, size_t size, unsigned long *lineno,
 					    "supported by this build";
 					goto fail;
 				}
+				if (!crypt_can_check(e.pass)) {
+					*why = "a password that starts with '$' "
+					    "is a crypt(3) hash, and crypt(3) "
+					    "cannot check this one";
+					goto fail;
+				}
 			}
 			us->n++;
 		}
+	}
+	if (us->n == 0) {
+		*lineno = 0;
+		*why = "no users";
+		goto fail;
 	}
 	return us;
 fail:
@@ -217,6 +258,7 @@ users_load(const char *path, unsigned long *lineno, const char **why)
 	char *text = read_file(path, &len, &size);
 
 	*lineno = 0;
+	*why = NULL;
 	if (!text)
 		return NULL;
 	us = users_parse(text, len, size, lineno, why);
@@ -235,6 +277,17 @@ users_free(struct users *us)
 	wipe(us->text, us->textsize);
 	free(us->text);
 	free(us);
+}
+
+int
+users_has(const struct users *us, const char *user, size_t ulen)
+{
+	size_t i;
+
+	for (i = 0; us && i < us->n; i++)
+		if (us->u[i].nlen == ulen && !memcmp(us->u[i].name, user, ulen))
+			return 1;
+	return 0;
 }
 
 size_t

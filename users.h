@@ -21,13 +21,18 @@ struct users;
 
 /* Reads the users file at path. Returns the users, or NULL with the
  * reason in *why and the line it is about in *lineno (0: the file as a
- * whole, with errno set). */
+ * whole; *why NULL: it could not be read, with errno set). A file with
+ * no users, a hash that crypt(3) cannot check, a user given twice are
+ * each refused. */
 struct users *users_load(const char *path, unsigned long *lineno,
     const char **why);
 
 void users_free(struct users *u);
 
 size_t users_count(const struct users *u);
+
+/* 1 when user (ulen bytes) is one of u's */
+int users_has(const struct users *u, const char *user, size_t ulen);
 
 /* 1 when user (ulen bytes) is in u with the password pass (plen bytes,
  * NUL-padded to 256), 0 otherwise; the password is compared in time

@@ -11,6 +11,7 @@ shows them all. What must NOT happen (a connection, a datagram) is watched for a
 import errno
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -21,7 +22,7 @@ from harness import (
     S4_REJECTED, USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, auth_request, check,
     connect_errno, connect_request, describe_status, greeting, hexs, need_isolation, run_microsocks_all,
     sanitizer_report, socks4_request)
-from ops import show, temp_dir, try_admit, write_file
+from ops import show, temp_dir, try_admit, wait_count, write_file
 from udp import QUIET, Association, UdpEcho
 
 # the destinations of --deny in finding 1: all of loopback, both families
@@ -297,3 +298,58 @@ def attack_udp_mapped_reply():
 
 # ================================================================ 7. empty or useless credentials
 
+@case
+def attack_credentials_refused():
+    """Empty or useless credentials are refused at start, exit 1 with a line naming the option (or
+    "--users: FILE:LINE: ..."): -u alice -P ''; -u '' -P ''; -u/-P given twice; -u carol with a
+    --users file that also has carol; users files with 'dave:$9$bogus$hash' (no such crypt scheme),
+    'bob :pw' (a space before the colon), and nothing at all."""
+    d = temp_dir()
+    files = {name: write_file(os.path.join(d, name), text) for name, text in
+             (('carol', 'carol:pw-carol-file\n'), ('bogus', 'dave:$9$bogus$hash\n'), ('space', 'bob :pw\n'),
+              ('empty', ''))}
+
+    def file_line(name, line=r'(:\d+)?'):  # "FILE:LINE: ...", or "FILE: ..." when no line is named
+        return re.compile(rf'^microsocks: --users: {re.escape(files[name])}{line}: \S', re.M)
+    rows = [  # (args, options the message may name, or a regex it must match)
+        (['-u', 'alice', '-P', ''], ('-P', '-u')),
+        (['-u', '', '-P', ''], ('-u', '-P')),
+        (['-u', 'a', '-P', 'b', '-u', 'c', '-P', 'd'], ('-u', '-P')),
+        (['-u', 'carol', '-P', 'other', '--users', files['carol']], ('-u', '--users')),
+        (['--users', files['bogus']], file_line('bogus', ':1')),
+        (['--users', files['space']], file_line('space', ':1')),
+        (['--users', files['empty']], file_line('empty')),
+    ]
+    bad = []
+    for (args, want), p in zip(rows, run_microsocks_all([['-i', '127.0.0.1', '-p', '0'] + a for a, _ in rows])):
+        shown = ' '.join(repr(a) if not a or ' ' in a else a for a in args)
+        if isinstance(p, Fail):
+            bad.append(f'[{shown}] {p}')
+        elif p.returncode != 1:
+            bad.append(f'[{shown}] exit {p.returncode}')
+        elif not (want.search(p.err) if isinstance(want, re.Pattern) else names_option(p.err, want)):
+            bad.append(f'[{shown}] exit 1 but no line naming {want if isinstance(want, tuple) else "FILE"}: '
+                       f'{p.err[:120]!r}')
+    check(not bad, '; '.join(bad))
+
+
+@case
+def attack_credentials_reload_refused():
+    """The same rules hold on SIGHUP: a users file that gains -u's user, or loses every user, is
+    refused with "FILE: ...; keeping the old users", and the old users still log in."""
+    path = write_file(os.path.join(temp_dir(), 'users'), 'alice:pw-alice\n')
+    server = Server('-u', 'carol', '-P', 'pw-carol', '--users', path)
+    server.wait_line(re.compile(rf'microsocks: {re.escape(path)}: 1 users$'))
+    for n, text in enumerate(('alice:pw-alice\ncarol:pw-other\n', '# nobody\n'), 1):
+        write_file(path, text)
+        os.kill(server.pid, signal.SIGHUP)
+        wait_count(server, re.compile(rf'microsocks: {re.escape(path)}: .*; keeping the old users$'), n)
+        for user, password in (('alice', 'pw-alice'), ('carol', 'pw-carol')):
+            c = SocksClient(server.address)
+            check(c.greet(USERPASS) == USERPASS and c.auth(user, password) == 0,
+                  f'{user} refused after a reload that was refused ({text.strip()!r})')
+            c.close()
+        c = SocksClient(server.address)
+        check(c.greet(USERPASS) == USERPASS and c.auth('carol', 'pw-other') != 0,
+              'the file\'s second password for the -u user was taken')
+        c.close()

@@ -41,6 +41,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(e.plen >= 1 && e.plen <= 255);
 		FUZZ_CHECK(i + e.ulen + 1 + e.plen == len);
 		FUZZ_CHECK(!memchr(e.user, ':', e.ulen));
+		/* no blank before the colon: "bob :pw" is not the user "bob " */
+		FUZZ_CHECK(e.user[e.ulen - 1] != ' ' &&
+		    e.user[e.ulen - 1] != '\t');
 		FUZZ_CHECK(!memchr(line, '\0', len));
 	}
 	/* a line that looks right is taken */
@@ -49,6 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t ulen = colon ? (size_t)(colon - line) - i : 0;
 
 		FUZZ_CHECK(!colon || ulen == 0 || ulen > 255 ||
+		    line[i + ulen - 1] == ' ' || line[i + ulen - 1] == '\t' ||
 		    len - i - ulen - 1 == 0 || len - i - ulen - 1 > 255 ||
 		    memchr(line, '\0', len));
 	}

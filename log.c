@@ -439,27 +439,28 @@ put_iso(struct out *o, const struct when *w)
 /* Text that a client chose (a user or host name) as one token: every
  * byte that is not printable ASCII, and the blank, '%' and quotes, as
  * %XX, so that a line splits on blanks into its fields and a name forges
- * none; the way back is URL decoding. An escape is written whole or not
- * at all. */
+ * none; the way back is URL decoding. Cut where the line is, like the
+ * rest of it. */
 static void
 put_name(struct out *o, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	char esc[4] = "%";
 	unsigned char c;
 
 	for (; *s; s++) {
 		c = (unsigned char)*s;
-		if (c > ' ' && c < 0x7f && c != '%' && c != '"' && c != '\'') {
-			if (o->len + 1 >= o->size)
-				return;
-			o->buf[o->len++] = (char)c;
-			continue;
+		esc[1] = (char)c;
+		esc[2] = '\0';
+		if (c <= ' ' || c >= 0x7f || c == '%' || c == '"' ||
+		    c == '\'') {
+			esc[1] = hex[c >> 4];
+			esc[2] = hex[c & 15];
+			esc[3] = '\0';
+			puts_(o, esc);
+		} else {
+			puts_(o, esc + 1);
 		}
-		if (o->len + 3 >= o->size)
-			return;
-		o->buf[o->len++] = '%';
-		o->buf[o->len++] = hex[c >> 4];
-		o->buf[o->len++] = hex[c & 15];
 	}
 }
 

@@ -67,6 +67,11 @@
 #define STACK_MARGIN 512
 #endif
 
+/* how long a wrong password waits for its answer */
+#ifndef AUTH_FAIL_DELAY_MS
+#define AUTH_FAIL_DELAY_MS 300
+#endif
+
 /* how long an error reply may wait for the client to read it */
 #define REPLY_LINGER_MS 1000
 
@@ -356,20 +361,47 @@ is_whitelisted(const union sockaddr_union *addr)
 	return in_rules(auth_ips, addr) || (auth_once && once_admits(addr));
 }
 
-/* 1 when user and password are -u's and -P's or a user's of --users */
+/* 1 when the client closed its connection: it cannot take an answer */
 static int
-user_ok(const struct socks5_auth *a)
+client_gone(int fd)
 {
-	int ok;
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR);
+}
+
+/* 1 when user and password are -u's and -P's or a user's of --users, 0
+ * when not; -1 when the client left, or its deadline passed, before its
+ * turn for a hash check came: it gets no check and no answer. No lock is
+ * held while a hash is computed. */
+static int
+user_ok(const struct socks5_auth *a, const struct conn *c)
+{
+	struct users_entry e;
+	int ok, found, slot;
 
 	ok = have_user &&
 	    users_secret_equal(a->user, a->ulen, auth_user, auth_ulen) &
 	    users_secret_equal(a->pass, a->plen, auth_pass, auth_plen);
-	if (!ok && users_path) {
-		pthread_rwlock_rdlock(&users_lock);
-		ok = users_check(users, a->user, a->ulen, a->pass, a->plen);
-		pthread_rwlock_unlock(&users_lock);
-	}
+	if (ok || !users_path)
+		return ok;
+	pthread_rwlock_rdlock(&users_lock);
+	found = users_find(users, a->user, a->ulen, &e);
+	pthread_rwlock_unlock(&users_lock);
+	if (!found)
+		return 0;
+	if (!e.hashed)
+		ok = users_secret_equal(e.pass, e.plen, a->pass, a->plen);
+	else if ((slot = users_hash_begin(c->deadline)) < 0)
+		ok = -1;
+	else if (client_gone(c->fd)) {
+		users_hash_end(slot);
+		ok = -1;
+	} else
+		ok = users_hash_check(slot, &e, a->pass, a->plen);
+	wipe(&e, sizeof e);
 	return ok;
 }
 
@@ -550,6 +582,21 @@ set_user(struct session *s, const char *name)
 		memcpy(s->user, name, n);
 }
 
+/* Waits AUTH_FAIL_DELAY_MS, or until the client closes or its deadline
+ * comes, whichever is first. */
+static void
+auth_fail_pause(const struct conn *c)
+{
+	long long until = now_ms() + AUTH_FAIL_DELAY_MS;
+	/* the peer's close, not bytes it sent on, which stay unread */
+	struct pollfd pfd = { c->fd, POLLRDHUP, 0 };
+
+	if (until > c->deadline)
+		until = c->deadline;
+	while (poll(&pfd, 1, ms_left(until)) < 0 && errno == EINTR)
+		;
+}
+
 /* RFC 1929 sub-negotiation; 0 when the client may go on */
 static int
 authenticate(struct conn *c)
@@ -573,9 +620,20 @@ authenticate(struct conn *c)
 		goto out;
 	}
 	conn_consume(c, used);
-	ok = user_ok(&a);
-	out[1] = !ok;
+	ok = user_ok(&a, c);
 	set_user(c->s, a.user);
+	if (ok < 0) {
+		c->s->why = client_gone(c->fd) ? "client gone" :
+		    "handshake timeout";
+		c->s->auth_failed = 1;
+		goto out;
+	}
+	out[1] = !ok;
+	/* a wrong password costs its sender a while, as in sshd: one
+	 * connection cannot try passwords, or spin a CPU on hashes, at
+	 * the rate of the network */
+	if (!ok)
+		auth_fail_pause(c);
 	/* before the reply, that a client may follow with a new connection */
 	if (ok && auth_once)
 		once_add(c->addr);
@@ -1401,6 +1459,23 @@ log_stats(void)
 	    st.served, st.refused, st.up, st.down, failed, st.auth_failed);
 }
 
+/* The users' lock, that a reload takes before the clients that come
+ * after it: glibc's read locks go first by default, and a stream of
+ * clients would keep a reload waiting. */
+static void
+users_lock_init(void)
+{
+#ifdef __GLIBC__
+	pthread_rwlockattr_t ra;
+
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&users_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+#endif
+}
+
 /* --users, read at start (where a failure is fatal) and on SIGHUP */
 static void
 load_users(int at_start)
@@ -2099,6 +2174,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 	if (bind_arg)
 		check_bind_addr(bind_arg);
+	users_lock_init();
 	if (users_path)
 		load_users(1);
 

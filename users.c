@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* The users file. A password that starts with '$' is a crypt(3) hash,
- * checked with the crypt() of the libc or of libcrypt.so.1, looked up at
- * run time so that nothing but the libc is linked; a build that finds
- * neither (a static one) refuses hashes when the file is read. */
+ * checked with the crypt_r() (else crypt()) of libcrypt.so.1 or of the
+ * libc, looked up at run time so that nothing but the libc is linked; a
+ * build that finds neither (a static one) refuses hashes when the file
+ * is read.
+ *
+ * A hash check costs a CPU for milliseconds, on purpose, and anyone who
+ * knows a user name can ask for one: checks run outside every lock, at
+ * most one per CPU at a time (users_hash_begin), and a client waits for
+ * its turn only until its deadline. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "users.h"
@@ -30,20 +37,40 @@ struct users {
 };
 
 typedef char *crypt_func(const char *, const char *);
+typedef char *crypt_r_func(const char *, const char *, void *);
 
 /* Weak: a static build that does not need them leaves them out (NULL),
  * rather than carry the libc's stubs; a dynamic one finds them in the
  * libc, if there. */
 #pragma weak crypt
+#pragma weak crypt_r
 #pragma weak dlopen
 #pragma weak dlsym
 extern char *crypt(const char *, const char *);
+extern char *crypt_r(const char *, const char *, void *);
+
+/* Room for a struct crypt_data, whose size differs (32 KiB in libxcrypt,
+ * 128 KiB and some in glibc's old libcrypt, 260 bytes in musl) and whose
+ * header may not be installed: the largest, zeroed before first use. */
+#define CRYPT_DATA_SIZE (132 * 1024)
+
+/* hash checks at once, at most: one per CPU, up to this */
+#define HASH_SLOTS_MAX 16
 
 static pthread_once_t crypt_once = PTHREAD_ONCE_INIT;
 static crypt_func *crypt_fn;
+static crypt_r_func *crypt_r_fn;
+
+/* the hash checks running, and the crypt_r() data of each slot; under
+ * slot_lock */
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slot_free;
+static int slots;			/* at most at once */
+static unsigned slot_busy;		/* a bit per slot */
+static void *slot_data[HASH_SLOTS_MAX];
 /* libxcrypt's test of a hash's method and parameters, where there */
 static int (*checksalt_fn)(const char *);
-/* crypt() returns a static buffer */
+/* crypt() returns a static buffer: where there is no crypt_r() */
 static pthread_mutex_t crypt_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
@@ -53,12 +80,25 @@ crypt_find(void)
 
 	/* libcrypt first: a sanitizer's crypt() only wraps the one that
 	 * the program was linked with */
+	pthread_condattr_t ca;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
 	if (dlopen && dlsym && (lib = dlopen("libcrypt.so.1", RTLD_NOW))) {
 		crypt_fn = (crypt_func *)dlsym(lib, "crypt");
+		crypt_r_fn = (crypt_r_func *)dlsym(lib, "crypt_r");
 		*(void **)&checksalt_fn = dlsym(lib, "crypt_checksalt");
 	}
-	if (!crypt_fn && crypt)
+	if (!crypt_fn && crypt) {
 		crypt_fn = crypt;
+		crypt_r_fn = crypt_r;
+	}
+	/* crypt() alone has one result buffer: one check at a time */
+	slots = !crypt_r_fn ? 1 : cpus < 1 ? 1 : cpus > HASH_SLOTS_MAX ?
+	    HASH_SLOTS_MAX : (int)cpus;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&slot_free, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 int
@@ -163,8 +203,18 @@ crypt_can_check(const char *h)
 
 	/* CRYPT_SALT_INVALID and _METHOD_DISABLED are 1 and 2; OK (0),
 	 * _METHOD_LEGACY (3) and _TOO_CHEAP (4) are hashes it checks */
+	void *data;
+
 	if (checksalt_fn)
 		return checksalt_fn(h) != 1 && checksalt_fn(h) != 2;
+	if (crypt_r_fn) {
+		if (!(data = calloc(1, CRYPT_DATA_SIZE)))
+			return 0;
+		r = crypt_r_fn("", h, data);
+		ok = r && *r == '$';
+		free(data);
+		return ok;
+	}
 	pthread_mutex_lock(&crypt_lock);
 	r = crypt_fn("", h);
 	ok = r && *r == '$';
@@ -326,36 +376,81 @@ string_equal(const char *a, const char *b)
 }
 
 int
-users_check(const struct users *us, const char *user, size_t ulen,
-    const char *pass, size_t plen)
+users_find(const struct users *us, const char *user, size_t ulen,
+    struct users_entry *e)
 {
-	const struct user *u;
-	const char *h;
 	size_t i;
-	int ok = 0;
 
-	if (!us)
-		return 0;
-	for (i = 0; i < us->n; i++)
-		if (us->u[i].nlen == ulen && !memcmp(us->u[i].name, user, ulen))
-			break;
-	if (i == us->n)
-		return 0;
-	u = &us->u[i];
-	if (!u->hashed) {
-		char stored[256] = { 0 };
-
-		memcpy(stored, u->pass, u->plen);
-		ok = users_secret_equal(stored, u->plen, pass, plen);
-		wipe(stored, sizeof stored);
-		return ok;
+	for (i = 0; us && i < us->n; i++) {
+		if (us->u[i].nlen != ulen || memcmp(us->u[i].name, user, ulen))
+			continue;
+		memset(e->pass, 0, sizeof e->pass);
+		memcpy(e->pass, us->u[i].pass, us->u[i].plen);
+		e->plen = us->u[i].plen;
+		e->hashed = us->u[i].hashed;
+		return 1;
 	}
+	return 0;
+}
+
+int
+users_hash_begin(long long deadline)
+{
+	struct timespec ts;
+	int i, r = 0;
+
+	pthread_once(&crypt_once, crypt_find);
+	ts.tv_sec = (time_t)(deadline / 1000);
+	ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+	pthread_mutex_lock(&slot_lock);
+	while (slot_busy == (1u << slots) - 1 && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&slot_free, &slot_lock, &ts);
+	for (i = 0; i < slots && (slot_busy & (1u << i)); i++)
+		;
+	if (i < slots)
+		slot_busy |= 1u << i;
+	pthread_mutex_unlock(&slot_lock);
+	return i < slots ? i : -1;
+}
+
+void
+users_hash_end(int slot)
+{
+	pthread_mutex_lock(&slot_lock);
+	slot_busy &= ~(1u << slot);
+	pthread_cond_signal(&slot_free);
+	pthread_mutex_unlock(&slot_lock);
+}
+
+int
+users_hash_check(int slot, const struct users_entry *e, const char *pass,
+    size_t plen)
+{
+	char copy[256];
+	const char *h = NULL;
+	int ok;
+
 	/* crypt() stops at a NUL: a password with one is not the same */
-	if (memchr(pass, '\0', plen))
+	if (memchr(pass, '\0', plen)) {
+		users_hash_end(slot);
 		return 0;
-	pthread_mutex_lock(&crypt_lock);
-	h = crypt_fn(pass, u->pass);
-	ok = h && *h == '$' && string_equal(h, u->pass);
-	pthread_mutex_unlock(&crypt_lock);
+	}
+	memcpy(copy, pass, plen);
+	copy[plen] = '\0';
+	/* the slot's own data, made once: no lock while it hashes */
+	if (crypt_r_fn && !slot_data[slot])
+		slot_data[slot] = calloc(1, CRYPT_DATA_SIZE);
+	if (crypt_r_fn && slot_data[slot])
+		h = crypt_r_fn(copy, e->pass, slot_data[slot]);
+	if (!crypt_r_fn) {
+		pthread_mutex_lock(&crypt_lock);
+		h = crypt_fn(copy, e->pass);
+		ok = h && *h == '$' && string_equal(h, e->pass);
+		pthread_mutex_unlock(&crypt_lock);
+	} else {
+		ok = h && *h == '$' && string_equal(h, e->pass);
+	}
+	wipe(copy, sizeof copy);
+	users_hash_end(slot);
 	return ok;
 }

@@ -5,11 +5,13 @@ Imported by tests/blackbox.py; the cases register with blackbox's @case; `sh tes
 selects them. The other claims of SECURITY are checked by the cases it names.
 """
 
+import os
 import re
 import socket
 import time
 
 from __main__ import PASSWORD, USER, auth_server, case, open_fds, wait_fds_down_to
+from ops import temp_dir, write_file
 from harness import (
     CONNECT, NO_ACCEPTABLE, NOAUTH, REP_OK, USERPASS, Closed, Fail, Server, SocksClient, T, Target,
     check, connect_request, greeting, is_readable, socks4_request, tunnel)
@@ -99,7 +101,8 @@ def security_handshake_bounded():
 def security_log_cannot_be_forged():
     """Names chosen by the client (a SOCKS5 host name, an RFC 1929 user name) reach the log with
     their control characters replaced: no forged line, no escape sequence, no CR or NUL."""
-    server = auth_server('--users', '/dev/null')
+    users = write_file(os.path.join(temp_dir(), 'users'), 'bob:pw-bob\n')
+    server = auth_server('--users', users)
     evil = 'x\nmicrosocks: forged\r\x1b[31m\x7f'
     c = SocksClient(server.address)
     check(c.greet(USERPASS) == USERPASS, 'user/password not chosen')

@@ -22,14 +22,19 @@ import re
 import resource
 import select
 import selectors
+import shutil
+import signal
 import socket
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 
 from __main__ import PASSWORD, USER, case
+from ops import is_dynamic
 from harness import (
-    NOAUTH, REP_FAIL, REP_OK, REP_TTL, USERPASS, Fail, Server, Skip, SocksClient, T, Target,
+    NOAUTH, REP_FAIL, REP_OK, REP_TTL, SERVER_BINARY, USERPASS, Fail, Server, Skip, SocksClient, T, Target,
     auth_request, check, closed_port, connect_request, defer, error_reply, greeting, hexs,
     is_readable, need_isolation, recv_exact, socks4_request, tunnel)
 
@@ -981,3 +986,90 @@ def stress_soak():
           flush=True)
     wait_idle(server, base, what='after the soak')
     finish(server, target, base)
+
+
+# ================================================================ a flood of wrong passwords
+
+# the glibc test vector of crypt(3) SHA-512, password "Hello world!" (as in tests/ops.py)
+FLOOD_HASH = '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1'
+FLOOD_PASSWORD = 'Hello world!'
+
+
+def need_crypt():
+    if not is_dynamic(SERVER_BINARY):
+        raise Skip('a static binary has no crypt(3)')
+
+
+def flood_wrong_passwords(address, user, stop, counts, wait_answer):
+    """Until stop is set: connect, send the greeting and a wrong password for user in one write,
+    then close at once, or (wait_answer) read the answer first; counts[0] += 1 per try."""
+    msg = greeting(USERPASS) + auth_request(user, 'not-the-password')
+    while not stop.is_set():
+        try:
+            with socket.create_connection(address, timeout=T.IO) as s:
+                s.sendall(msg)
+                if wait_answer:
+                    s.recv(16)
+        except OSError:
+            pass
+        counts[0] += 1
+
+
+def login_time(server, user, password, target):
+    """Seconds that a full login and an echo through a tunnel take."""
+    start = time.monotonic()
+    c, _ = tunnel(server, '127.0.0.1', target.port, user, password)
+    c.echo_check()
+    c.close()
+    return time.monotonic() - start
+
+
+@case
+def stress_auth_flood():
+    """A flood of wrong passwords for a user with a SHA-512 hash, from 8 connections at a time
+    (half closing right after sending, half waiting for the answer), while: the real user logs in
+    five times, each within 2 s; SIGHUP re-reads the users file within 1 s; SIGTERM with --grace 1
+    ends the server within 1 + 1 s. Hash checks run outside every lock, one per CPU at a time, and
+    a client that left gets none."""
+    need_crypt()
+    d = tempfile.mkdtemp(prefix='ms-stress-')
+    defer(lambda: shutil.rmtree(d, ignore_errors=True))
+    path = os.path.join(d, 'users')
+    with open(path, 'w') as f:
+        f.write(f'hashed:{FLOOD_HASH}\n')
+    server, target = Server('--users', path, '--grace', '1'), Target()
+    users_re = re.compile(rf'microsocks: {re.escape(path)}: (\d+) users$')
+    server.wait_line(users_re)
+    stop, counts = threading.Event(), [0]
+    flooders = [threading.Thread(target=flood_wrong_passwords, daemon=True,
+                                 args=(server.address, 'hashed', stop, counts, i % 2))
+                for i in range(8)]
+    defer(lambda: [stop.set()] + [t.join(T.IO) for t in flooders] and None)
+    for t in flooders:
+        t.start()
+    deadline = time.monotonic() + T.IO
+    while counts[0] < 200 and time.monotonic() < deadline:
+        time.sleep(T.POLL)  # bounded: until the flood is under way
+    check(counts[0] >= 200, f'the flood made only {counts[0]} tries in {T.IO:.0f}s')
+    for i in range(5):
+        took = login_time(server, 'hashed', FLOOD_PASSWORD, target)
+        check(took <= PROMPT, f'login {i + 1} of the hashed user took {took:.2f}s during the flood')
+    with open(path, 'a') as f:
+        f.write('second:pw-second\n')
+    sent = time.monotonic()
+    os.kill(server.pid, signal.SIGHUP)
+    m = server.wait_line(re.compile(rf'microsocks: {re.escape(path)}: 2 users$'), 1 + T.SLACK)
+    took = time.monotonic() - sent
+    check(took <= 1 * T.SCALE + 0.5, f'SIGHUP took {took:.2f}s during the flood: {m.group(0)}')
+    check(login_time(server, 'second', 'pw-second', target) <= PROMPT, 'the reloaded user is slow')
+    sent = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        server.proc.wait(1 + 1 + T.SLACK)
+    except subprocess.TimeoutExpired:
+        raise Fail(f'still running {time.monotonic() - sent:.1f}s after SIGTERM with --grace 1 '
+                   f'during the flood ({counts[0]} tries)')
+    server.stopped = True  # it was signalled here: its exit is expected
+    took = time.monotonic() - sent
+    check(took <= 2 * T.SCALE + 0.5, f'SIGTERM with --grace 1 took {took:.2f}s during the flood')
+    stop.set()

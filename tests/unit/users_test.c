@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -91,8 +92,16 @@ check(const struct users *u, const char *user, const char *pass)
 {
 	char padded[256] = { 0 };
 
+	struct users_entry e;
+	int slot;
+
 	memcpy(padded, pass, strlen(pass));
-	return users_check(u, user, strlen(user), padded, strlen(pass));
+	if (!users_find(u, user, strlen(user), &e))
+		return 0;
+	if (!e.hashed)
+		return users_secret_equal(e.pass, e.plen, padded, strlen(pass));
+	slot = users_hash_begin(0);
+	return slot >= 0 && users_hash_check(slot, &e, padded, strlen(pass));
 }
 
 static void
@@ -156,11 +165,41 @@ test_secret_equal(void)
 	CHECK(!users_secret_equal(a, 6, b, 5));
 }
 
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* hash checks at once are bounded; one more waits until its deadline,
+ * then gives up; a slot given back is taken again */
+static void
+test_hash_slots(void)
+{
+	int slot[64], n = 0, i;
+	long long start;
+
+	while (n < 64 && (slot[n] = users_hash_begin(0)) >= 0)
+		n++;
+	CHECK(n >= 1 && n <= 16);
+	start = mono_ms();
+	CHECK(users_hash_begin(start + 100) == -1);
+	CHECK(mono_ms() - start >= 90);
+	users_hash_end(slot[0]);
+	CHECK(users_hash_begin(mono_ms() + 1000) == slot[0]);
+	for (i = 0; i < n; i++)
+		users_hash_end(slot[i]);
+}
+
 int
 main(void)
 {
 	run("users_line", test_lines);
 	run("users_files", test_files);
 	run("users_secret_equal", test_secret_equal);
+	run("users_hash_slots", test_hash_slots);
 	return unit_summary();
 }

@@ -872,31 +872,6 @@ do_connect(struct conn *c, struct session *s, const struct socks5_request *req)
 	return fd;
 }
 
-/* Where a BIND listens: on -b's address, or on the address the client
- * reached us at, when of the family asked for; else on any address. */
-static void
-bind_local(const struct conn *c, int family, union sockaddr_union *u)
-{
-	socklen_t len = sizeof *u;
-	int ok = 0;
-
-	if (have_bind_addr && bind_addr.sa.sa_family == family) {
-		*u = bind_addr;
-		ok = 1;
-	} else if (getsockname(c->fd, &u->sa, &len) == 0) {
-		sa_unmap(u);
-		ok = u->sa.sa_family == family;
-	}
-	if (!ok) {
-		memset(u, 0, sizeof *u);
-		u->sa.sa_family = (sa_family_t)family;
-	}
-	if (family == AF_INET)
-		u->v4.sin_port = 0;
-	else
-		u->v6.sin6_port = 0;
-}
-
 /* 1 when u is 0.0.0.0 or :: */
 static int
 sa_is_any(const union sockaddr_union *u)
@@ -908,6 +883,33 @@ sa_is_any(const union sockaddr_union *u)
 	return !memcmp(&u->v6.sin6_addr, zero, 16);
 }
 
+/* The address for a BIND listener of the family asked for: -b's when it
+ * is of that family, else the one the client reached us at; never a
+ * wildcard, which would take connections on every interface. Returns 0,
+ * or -1 when there is no such address. */
+static int
+bind_local(const struct conn *c, int family, union sockaddr_union *u)
+{
+	socklen_t len = sizeof *u;
+
+	if (have_bind_addr && bind_addr.sa.sa_family == family &&
+	    !sa_is_any(&bind_addr)) {
+		*u = bind_addr;
+	} else if (getsockname(c->fd, &u->sa, &len) == 0) {
+		sa_unmap(u);
+		if (u->sa.sa_family != family || sa_is_any(u))
+			return -1;
+	} else {
+		return -1;
+	}
+	if (family == AF_INET)
+		u->v4.sin_port = 0;
+	else
+		u->v6.sin6_port = 0;
+	return 0;
+}
+
+
 /* Waits for the BIND's peer on lfd until the deadline, while watching
  * that the client is still there. Returns the peer's fd, or -1 with the
  * reply code in *rep. */
@@ -917,13 +919,14 @@ bind_accept(struct conn *c, int lfd, union sockaddr_union *peer, int *rep)
 	long long deadline = now_ms() + bind_ms;
 	struct pollfd pfd[2];
 	socklen_t len;
-	char b;
 	int fd, r;
 
 	pfd[0].fd = lfd;
 	pfd[0].events = POLLIN;
+	/* the client's going away, not bytes it sends early, which wait
+	 * for the relay */
 	pfd[1].fd = c->fd;
-	pfd[1].events = POLLIN;
+	pfd[1].events = POLLRDHUP;
 	for (;;) {
 		r = poll(pfd, 2, ms_left(deadline));
 		if (r == 0) {
@@ -936,14 +939,9 @@ bind_accept(struct conn *c, int lfd, union sockaddr_union *peer, int *rep)
 		}
 		if (r < 0)
 			continue;
-		/* the client gone; bytes it sent early wait for the relay */
 		if (pfd[1].revents) {
-			if (recv(c->fd, &b, 1, MSG_PEEK) == 0 ||
-			    pfd[1].revents & POLLERR) {
-				*rep = REP_FAILURE;
-				return -1;
-			}
-			pfd[1].fd = -1;
+			*rep = REP_FAILURE;
+			return -1;
 		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
@@ -986,7 +984,10 @@ do_bind(struct conn *c, struct session *s, const struct socks5_request *req)
 		rep = REP_NOT_ALLOWED;
 		goto fail;
 	}
-	bind_local(c, want.sa.sa_family, &local);
+	if (bind_local(c, want.sa.sa_family, &local) < 0) {
+		rep = REP_ATYP_UNSUPPORTED;
+		goto fail;
+	}
 	lfd = socket(local.sa.sa_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	len = sizeof s->bound;

@@ -238,6 +238,55 @@ def attack_allow_mapped_rule():
 
 # ================================================================ 2, 3. BIND listeners
 
+@case
+def attack_bind_no_wildcard():
+    """A BIND never listens on a wildcard address: server -i 127.0.0.1, BIND [::]:0 (ATYP 4) gets 05 08
+    or 05 01, or a listener whose address (in the reply and in /proc/net/tcp6) is not ::; BIND
+    0.0.0.0:0 listens on 127.0.0.1. Server -i ::1, BIND 0.0.0.0:0: a failure or a non-wildcard
+    listener."""
+    need_proc_net()
+    bad = []
+    for listen, host, atyp, must in (('127.0.0.1', '::', ATYP_V6, None), ('::1', '0.0.0.0', ATYP_V4, None),
+                                     ('127.0.0.1', '0.0.0.0', ATYP_V4, '127.0.0.1')):
+        what = f'server on {listen}, BIND {show(host, 0)}'
+        c = noauth_client(Server(listen=listen))
+        r = c.request(host, 0, cmd=BIND, atyp=atyp)
+        wild = [a for a in tcp_listeners(r.port) if set(a) == {'0'}] if r.rep == REP_OK else []
+        c.close()
+        if r.rep in (REP_FAIL, 8) and must is None:
+            continue
+        if r.rep != REP_OK:
+            bad.append(f'{what}: reply {r.rep:#04x}')
+        elif r.addr in ('0.0.0.0', '::') or wild:
+            bad.append(f'{what}: listening on the wildcard (reply {show(r.addr, r.port)})')
+        elif must and r.addr != must:
+            bad.append(f'{what}: listening on {r.addr}, expected {must}')
+    check(not bad, '; '.join(bad))
+
+
+@case
+def attack_bind_listener_outlives_client():
+    """--bind-timeout 30: a BIND client that sends a byte ("early", for the relay) and then closes its
+    connection: the listener announced in the first reply is gone (no LISTEN socket on its port in
+    /proc/net/tcp*, connect refused) within T.SLACK, long before the bind timeout. The listener is
+    watched in /proc, not probed: a probe would be taken as the peer and end the wait."""
+    need_proc_net()
+    c = noauth_client(Server('--bind-timeout', '30'))
+    r = c.request('127.0.0.1', 0, cmd=BIND)
+    check(r.rep == REP_OK and r.port, f'BIND 127.0.0.1: first reply {r.rep:#04x} port {r.port}')
+    check(tcp_listeners(r.port), f'precondition: no LISTEN socket on port {r.port} in /proc/net/tcp*')
+    c.send(b'early')
+    c.close()
+    start = time.monotonic()
+    while tcp_listeners(r.port):
+        check(time.monotonic() - start < T.SLACK,
+              f'the BIND listener {show(r.addr, r.port)} still listens {T.SLACK:.0f}s after its client '
+              'sent "early" and closed (--bind-timeout 30)')
+        time.sleep(T.POLL)
+    got = connect_errno(r.addr, r.port)
+    check(got == errno.ECONNREFUSED, f'connect to the former listener {show(r.addr, r.port)}: {got}')
+
+
 # ================================================================ 4. CONNECT after the client left
 
 # ================================================================ 5. forged log fields

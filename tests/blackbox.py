@@ -795,48 +795,59 @@ def bind_socks5():
 
 @case
 def bind_ipv6():
-    """BIND ATYP 4 ::1 -> an IPv6 listener (ATYP 4): [::] for a client on 127.0.0.1, [::1] for a
-    client on ::1; a peer from ::1 gets through (second reply ATYP 4 naming it), data both ways."""
-    for listen, expected in (('127.0.0.1', '::'), ('::1', '::1')):
-        c = noauth_client(Server(listen=listen))
-        r = bind_first(c, '::1')
-        check_listening(r, ATYP_V6, expected, f'BIND ::1 via a server on {listen}')
-        peer = bind_peer(c, ('::1', r.port), '::1', ATYP_V6)
-        check_bind_relay(c, peer)
+    """BIND ATYP 4 ::1 -> an IPv6 listener (ATYP 4) on [::1] for a client on ::1; a peer from ::1
+    gets through (second reply ATYP 4 naming it), data both ways. A client on 127.0.0.1 has no IPv6
+    address to listen on: 05 08, never a wildcard listener."""
+    c = noauth_client(Server(listen='::1'))
+    r = bind_first(c, '::1')
+    check_listening(r, ATYP_V6, '::1', 'BIND ::1 via a server on ::1')
+    peer = bind_peer(c, ('::1', r.port), '::1', ATYP_V6)
+    check_bind_relay(c, peer)
+    c = noauth_client(Server(listen='127.0.0.1'))
+    c.send(connect_request('::1', 0, cmd=BIND))
+    c.expect_error(REP_ATYP, 'BIND ::1 via a server on 127.0.0.1')
 
 
 @case
 def bind_domain():
     """BIND v6only.test -> IPv6 listener, a peer from ::1 works; BIND v4only.test -> IPv4 listener,
-    a peer from 127.0.0.1 works (the family of the name's first address)."""
+    a peer from 127.0.0.1 works (the family of the name's first address); each from a client that
+    reached the dual-stack server (-i ::) over that family."""
     need_isolation()
-    server = Server()
+    server = Server(listen='::')
     for name, atyp, host in (('v6only.test', ATYP_V6, '::1'), ('v4only.test', ATYP_V4, '127.0.0.1')):
-        c = noauth_client(server)
+        c = SocksClient((host, server.port))
+        check(c.greet(NOAUTH) == NOAUTH, 'no-auth not accepted')
         r = bind_first(c, name)
         check(r.atyp == atyp, f'BIND {name}: listener ATYP {r.atyp}, expected {atyp}')
         peer = bind_peer(c, (host, r.port), host, atyp)
         check_bind_relay(c, peer)
 
 
-# (server options, server listen address, BIND address = peer source, expected listener, ATYP)
+# (server options, server listen address, BIND address = peer source, expected listener, ATYP);
+# no listener (None): reply 08
 BIND_LISTEN = [
     (['-b', '127.0.0.2'], '127.0.0.1', '127.0.0.1', '127.0.0.2', ATYP_V4),  # -b of the family
     (['-b', '::1'], '127.0.0.1', '::1', '::1', ATYP_V6),
     (['-b', '127.0.0.2'], '::1', '::1', '::1', ATYP_V6),  # else the client connection's address
-    ([], '::1', '127.0.0.1', '0.0.0.0', ATYP_V4),  # else the wildcard
-    (['-b', '127.0.0.2'], '127.0.0.1', '::1', '::', ATYP_V6),
+    ([], '::1', '127.0.0.1', None, ATYP_V4),  # else none: never the wildcard
+    (['-b', '127.0.0.2'], '127.0.0.1', '::1', None, ATYP_V6),
+    (['-b', '0.0.0.0'], '127.0.0.1', '127.0.0.1', '127.0.0.1', ATYP_V4),  # -b a wildcard: not used
 ]
 
 
 @case
 def bind_listen_address():
-    """The listener is bound to -b's address when of the BIND's family, else to the local address
-    of the client's connection when of that family, else the wildcard; a peer from 127.0.0.1 / ::1
-    gets through in each case."""
+    """The listener is bound to -b's address when of the BIND's family (and not a wildcard), else
+    to the local address of the client's connection when of that family, else there is none and
+    the reply is 05 08; a peer from 127.0.0.1 / ::1 gets through to each listener."""
     for args, listen, host, expected, atyp in BIND_LISTEN:
         what = f'{" ".join(args) or "no -b"}, server on {listen}, BIND {host}'
         c = noauth_client(Server(*args, listen=listen))
+        if expected is None:
+            c.send(connect_request(host, 0, cmd=BIND))
+            c.expect_error(REP_ATYP, what)
+            continue
         r = bind_first(c, host)
         check_listening(r, atyp, expected, what)
         peer = bind_peer(c, (host if expected in ('0.0.0.0', '::') else r.addr, r.port), host, atyp)
@@ -1014,7 +1025,7 @@ def bind_no_fd_leak():
     bind_first(c, '127.0.0.1')
     c.expect_error(REP_TTL, 'BIND without a peer, --bind-timeout 1')
     c = noauth_client(server)
-    bind_first(c, '::1')
+    bind_first(c, '127.0.0.1')
     c.close()
     wait_fds_down_to(server, baseline)
 

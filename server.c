@@ -155,9 +155,10 @@ server_bind_device(int fd, const char *dev)
 
 int
 server_connect(const union sockaddr_union *dst,
-    const union sockaddr_union *bindaddr, const char *dev, int timeout_ms)
+    const union sockaddr_union *bindaddr, const char *dev, int timeout_ms,
+    int watch)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	long long deadline = now_ms() + timeout_ms;
 	socklen_t len;
 	int fd, err, one = 1, r;
@@ -184,9 +185,11 @@ server_connect(const union sockaddr_union *dst,
 		return fd;
 	if (errno != EINPROGRESS)
 		goto fail;
-	pfd.fd = fd;
-	pfd.events = POLLOUT;
-	while ((r = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR)
+	pfd[0].fd = fd;
+	pfd[0].events = POLLOUT;
+	pfd[1].fd = watch;
+	pfd[1].events = POLLRDHUP;
+	while ((r = poll(pfd, 2, ms_left(deadline))) < 0 && errno == EINTR)
 		;
 	if (r < 0)
 		goto fail;
@@ -194,8 +197,13 @@ server_connect(const union sockaddr_union *dst,
 		errno = ETIMEDOUT;
 		goto fail;
 	}
+	/* done connecting, whatever watch says; else watch ended the wait */
+	if (!pfd[0].revents) {
+		errno = ECANCELED;
+		goto fail;
+	}
 	/* a connect that failed says so with POLLERR or POLLHUP */
-	if (!(pfd.revents & (POLLERR | POLLHUP)))
+	if (!(pfd[0].revents & (POLLERR | POLLHUP)))
 		return fd;
 	len = sizeof err;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)

@@ -40,10 +40,13 @@ int server_resolve(const char *host, unsigned short port, int flags,
 int server_listen(const struct addrinfo *ai);
 
 /* Connects to dst from bindaddr (when not NULL and of dst's family),
- * through the interface dev (when not NULL), waiting at most timeout_ms. Returns a non-blocking fd, or -1 with errno
- * set (ETIMEDOUT when the wait ran out). */
+ * through the interface dev (when not NULL), waiting at most timeout_ms,
+ * and only while the socket watch (-1: none) has not been closed or shut
+ * down by its peer. Returns a non-blocking fd, or -1 with errno set
+ * (ETIMEDOUT when the wait ran out, ECANCELED when watch ended it). */
 int server_connect(const union sockaddr_union *dst,
-    const union sockaddr_union *bindaddr, const char *dev, int timeout_ms);
+    const union sockaddr_union *bindaddr, const char *dev, int timeout_ms,
+    int watch);
 
 /* binds fd to the network interface dev (SO_BINDTODEVICE); 0, or -1
  * with errno set, ENOPROTOOPT where the system has no such option */

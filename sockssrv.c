@@ -157,6 +157,7 @@ static int have_bind_addr;
 static int idle_ms = 15 * 60 * 1000;
 static int handshake_ms = 10 * 1000;
 static int connect_ms = 10 * 1000;
+static int connect_tries = 8;
 static int halfclose_ms = 60 * 1000;
 static int bind_ms = 60 * 1000;
 static union sockaddr_union udp_announce;
@@ -199,7 +200,8 @@ static const char usage_text[] =
 "  --allow ranges  --deny ranges  --max-clients n  --max-per-ip n\n"
 "  --bind-interface if  --udp-announce addr  --udp-ports lo-hi\n"
 "  --idle-timeout secs (900)  --handshake-timeout secs (10)\n"
-"  --connect-timeout secs (10)  --halfclose-timeout secs (60)\n"
+"  --connect-timeout secs (10)  --connect-tries n (8)\n"
+"  --halfclose-timeout secs (60)\n"
 "  --bind-timeout secs (60)  --log-format fmt  --log-time utc|local\n"
 "  --syslog  --grace secs (10)\n";
 
@@ -679,39 +681,43 @@ denied(const union sockaddr_union *u)
 	return in_rules(deny_rules, &plain);
 }
 
-/* one connect to dst, unless it is denied; or -1 with the reply code in
- * *rep */
+/* One connect to dst, unless it is denied, for as long as the client
+ * stays; or -1 with the reply code in *rep, and errno ECANCELED when the
+ * client left. */
 static int
 try_connect(const union sockaddr_union *dst, const union sockaddr_union *from,
-    int *rep)
+    int client, int *rep)
 {
 	int fd;
 
 	if (denied(dst)) {
 		*rep = REP_NOT_ALLOWED;
+		errno = EACCES;
 		return -1;
 	}
-	fd = server_connect(dst, from, bind_device, connect_ms);
+	fd = server_connect(dst, from, bind_device, connect_ms, client);
 	if (fd < 0)
 		*rep = errno_to_rep(errno);
 	return fd;
 }
 
-/* Connects to the request's destination: every address that its name
- * resolves to in turn, those of -b's family first. Returns the fd, with
- * the address connected to in *peer; or -1 with the reply code in *rep. */
+/* Connects to the request's destination: the addresses that its name
+ * resolves to in turn, those of -b's family first, --connect-tries of
+ * them at most, and only while the client (fd) stays. Returns the fd,
+ * with the address connected to in *peer; or -1 with the reply code in
+ * *rep, and errno ECANCELED when the client left. */
 static int
-connect_target(const struct socks5_request *req, union sockaddr_union *peer,
-    int *rep)
+connect_target(const struct socks5_request *req, int client,
+    union sockaddr_union *peer, int *rep)
 {
 	struct addrinfo *res, *ai;
 	union sockaddr_union dst;
 	const union sockaddr_union *from = have_bind_addr ? &bind_addr : NULL;
-	int fd = -1, pass, first, r;
+	int fd = -1, pass, first, r, tries = 0, err = 0;
 
 	if (req->atyp != ATYP_DOMAIN) {
 		req_addr(req, &dst);
-		fd = try_connect(&dst, from, rep);
+		fd = try_connect(&dst, from, client, rep);
 		*peer = dst;
 		return fd;
 	}
@@ -721,7 +727,8 @@ connect_target(const struct socks5_request *req, union sockaddr_union *peer,
 		return -1;
 	first = 1;
 	for (pass = 0; pass < 2 && fd < 0; pass++) {
-		for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		for (ai = res; ai && fd < 0 && tries < connect_tries &&
+		    err != ECANCELED; ai = ai->ai_next) {
 			if ((ai->ai_family != AF_INET &&
 			    ai->ai_family != AF_INET6) ||
 			    ai->ai_addrlen > sizeof dst)
@@ -730,8 +737,11 @@ connect_target(const struct socks5_request *req, union sockaddr_union *peer,
 			    (pass == 0))
 				continue;
 			memcpy(&dst, ai->ai_addr, ai->ai_addrlen);
-			fd = try_connect(&dst, from, &r);
+			fd = try_connect(&dst, from, client, &r);
 			if (fd < 0) {
+				err = errno;
+				/* a denied address costs no try */
+				tries += err != EACCES;
 				*rep = first ? r : rep_further(*rep, r);
 				first = 0;
 			}
@@ -739,6 +749,7 @@ connect_target(const struct socks5_request *req, union sockaddr_union *peer,
 	}
 	freeaddrinfo(res);
 	*peer = dst;
+	errno = err;
 	return fd;
 }
 
@@ -859,7 +870,12 @@ do_connect(struct conn *c, struct session *s, const struct socks5_request *req)
 	socklen_t len;
 	int fd, rep;
 
-	fd = connect_target(req, &s->peer, &rep);
+	fd = connect_target(req, c->fd, &s->peer, &rep);
+	if (fd < 0 && errno == ECANCELED) {
+		/* nobody to answer */
+		s->why = "client gone";
+		return -1;
+	}
 	if (fd < 0) {
 		s->why = rep_str(rep);
 		conn_reply(c, rep, NULL);
@@ -1839,6 +1855,7 @@ enum {
 	OPT_IDLE = 256,
 	OPT_HANDSHAKE,
 	OPT_CONNECT,
+	OPT_CONNECT_TRIES,
 	OPT_HALFCLOSE,
 	OPT_BIND,
 	OPT_UDP_ANNOUNCE,
@@ -1861,6 +1878,7 @@ static const struct option long_options[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
+	{ "connect-tries", required_argument, NULL, OPT_CONNECT_TRIES },
 	{ "halfclose-timeout", required_argument, NULL, OPT_HALFCLOSE },
 	{ "bind-timeout", required_argument, NULL, OPT_BIND },
 	{ "udp-announce", required_argument, NULL, OPT_UDP_ANNOUNCE },
@@ -2057,6 +2075,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_CONNECT:
 			connect_ms = parse_timeout("--connect-timeout", optarg);
+			break;
+		case OPT_CONNECT_TRIES:
+			connect_tries = (int)parse_num("--connect-tries", optarg,
+			    1, 64);
 			break;
 		case OPT_HALFCLOSE:
 			halfclose_ms = parse_timeout("--halfclose-timeout",

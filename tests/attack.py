@@ -16,9 +16,10 @@ import socket
 import subprocess
 import time
 
-from __main__ import case, names_option, need_errno, noauth_client
+from __main__ import case, check_bad_options, names_option, need_errno, noauth_client
 from harness import (
-    ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, NOAUTH, REP_FAIL, REP_NOT_ALLOWED, REP_OK, S4_CONNECT,
+    ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, MIPS_SO_ERROR, NOAUTH, REP_FAIL, REP_NOT_ALLOWED, REP_OK,
+    REP_REFUSED, S4_CONNECT, skip_on_arch, tunnel,
     S4_REJECTED, USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, auth_request, check,
     connect_errno, connect_request, describe_status, greeting, hexs, need_isolation, run_microsocks_all,
     sanitizer_report, socks4_request)
@@ -289,6 +290,32 @@ def attack_bind_listener_outlives_client():
 
 # ================================================================ 4. CONNECT after the client left
 
+@case
+def attack_connect_client_gone():
+    """--connect-timeout 5 --max-clients 1: a client sends greeting + CONNECT 127.3.0.1:80 (SYNs dropped,
+    the connect hangs), gets 05 00 and closes; a new client is admitted and served (CONNECT to a
+    live target, echo) within 2 s: the server notices the first client leaving during its connect."""
+    need_isolation()
+    need_errno('127.3.0.1', 'timeout')
+    server = Server('--connect-timeout', str(int(5 * T.SCALE + 0.999)), '--max-clients', '1')
+    target = Target()
+    c = SocksClient(server.address)
+    c.send(greeting(NOAUTH) + connect_request('127.3.0.1', 80))
+    check(c.read_method() == NOAUTH, 'first client: no-auth not chosen')
+    c.close()
+    start, limit = time.monotonic(), 2 * T.SCALE
+    while True:
+        c = try_admit(server.address)
+        if c:
+            break
+        check(time.monotonic() - start < limit, f'no new client admitted within {limit:.0f}s of the first one '
+                                                'leaving during its CONNECT (--max-clients 1)')
+        time.sleep(T.POLL)
+    r = c.request(*target.address)
+    check(r.rep == REP_OK, f'the new client\'s CONNECT: reply {r.rep:#04x}')
+    c.echo_check()
+
+
 # ================================================================ 5. forged log fields
 
 @case
@@ -402,3 +429,24 @@ def attack_credentials_reload_refused():
         check(c.greet(USERPASS) == USERPASS and c.auth('carol', 'pw-other') != 0,
               'the file\'s second password for the -u user was taken')
         c.close()
+
+
+@case
+def attack_connect_tries_bounded():
+    """A name's addresses are tried --connect-tries at most (many.test: four that refuse, then the
+    target): --connect-tries 4 gives reply 05 and never reaches the fifth address; 5 gets through;
+    the default (8) too."""
+    need_isolation()
+    addrs = [a[4][0] for a in socket.getaddrinfo('many.test', 80, socket.AF_INET, socket.SOCK_STREAM)]
+    if addrs != ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.1']:
+        raise Skip(f'precondition: many.test resolves to {addrs}')
+    skip_on_arch(*MIPS_SO_ERROR)
+    target = Target()
+    c = SocksClient(Server('--connect-tries', '4').address)
+    check(c.greet(NOAUTH) == NOAUTH, 'no-auth not accepted')
+    c.send(connect_request('many.test', target.port))
+    c.expect_error(REP_REFUSED, 'many.test with --connect-tries 4')
+    for args in (['--connect-tries', '5'], []):
+        c, _ = tunnel(Server(*args), 'many.test', target.port)
+        c.echo_check()
+    check_bad_options([(['--connect-tries', '0'], '--connect-tries'), (['--connect-tries', '65'], '--connect-tries')])

@@ -173,6 +173,7 @@ rules_effective(const union sockaddr_union *u, union sockaddr_union *out)
 {
 	static const unsigned char any6[16];
 	const unsigned char *a;
+	int changed = 0;
 
 	*out = *u;
 	if (u->sa.sa_family == AF_INET6) {
@@ -182,6 +183,7 @@ rules_effective(const union sockaddr_union *u, union sockaddr_union *out)
 			out->v4.sin_family = AF_INET;
 			out->v4.sin_port = u->v6.sin6_port;
 			memcpy(&out->v4.sin_addr, a + 12, 4);
+			changed = 1;
 		} else if (!memcmp(a, any6, 16)) {
 			out->v6.sin6_addr = in6addr_loopback;
 			return 1;
@@ -190,9 +192,11 @@ rules_effective(const union sockaddr_union *u, union sockaddr_union *out)
 		}
 	}
 	/* 0.0.0.0/8, "this network": Linux connects 0.0.0.0 to the host */
-	if (!*(const unsigned char *)&out->v4.sin_addr)
+	if (!*(const unsigned char *)&out->v4.sin_addr) {
 		out->v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return memcmp(out, u, sizeof *out) != 0;
+		changed = 1;
+	}
+	return changed;
 }
 
 static int

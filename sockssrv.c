@@ -29,6 +29,7 @@
 #include "clients.h"
 #include "fmt.h"
 #include "log.h"
+#include "once.h"
 #include "relay.h"
 #include "rules.h"
 #include "sblist.h"
@@ -174,17 +175,6 @@ static sblist *auth_ips;
 static struct users *users;
 static pthread_rwlock_t users_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-/* -1: clients that authenticated, by address, for as long as they use
- * the proxy at least every once_ttl_ms; under the lock */
-struct once {
-	union sockaddr_union ip;
-	long long used;			/* now_ms() */
-	unsigned long long order;	/* of use, for the least recent */
-};
-static struct once *once_list;
-static size_t once_n, once_cap;
-static unsigned long long once_order;
-static pthread_mutex_t once_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char usage_text[] =
 "usage: microsocks [-1] [-q] [-i listenip[:port]]... [-p port]\n"
@@ -233,10 +223,10 @@ say(int fd, const char *fmt, ...)
 	put_text(fd, buf, n);
 }
 
-/* "microsocks: OPT: message" on stderr, then the usage when asked, and
- * exit 1: for mistakes at start, before logging is set */
+/* "microsocks: OPT: message" on stderr, then the usage when asked: for
+ * mistakes at start, before logging is set */
 static void
-vfail(int with_usage, const char *opt, const char *fmt, va_list ap)
+vsay_error(int with_usage, const char *opt, const char *fmt, va_list ap)
 {
 	char buf[512];
 	size_t n;
@@ -247,30 +237,31 @@ vfail(int with_usage, const char *opt, const char *fmt, va_list ap)
 	put_text(2, buf, n);
 	if (with_usage)
 		put_text(2, usage_text, sizeof usage_text - 1);
-	exit(1);
 }
 
-/* a mistake on the command line: the message, and the usage */
-static void
+/* a mistake on the command line: the message and the usage, exit 1 */
+static _Noreturn void
 usage_error(const char *opt, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vfail(1, opt, fmt, ap);
+	vsay_error(1, opt, fmt, ap);
 	va_end(ap);
+	exit(1);
 }
 
 /* an option that is well written but cannot be served (a file, an
- * address, a socket): the message alone */
-static void
+ * address, a socket): the message alone, exit 1 */
+static _Noreturn void
 start_error(const char *opt, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vfail(0, opt, fmt, ap);
+	vsay_error(0, opt, fmt, ap);
 	va_end(ap);
+	exit(1);
 }
 
 static void
@@ -290,77 +281,12 @@ in_rules(const sblist *l, const union sockaddr_union *addr)
 	return l && rules_match(sblist_get(l, 0), sblist_getsize(l), addr);
 }
 
-/* -1: 1 when addr authenticated within the time to live, which starts
- * anew; an entry found stale goes */
-static int
-once_admits(const union sockaddr_union *addr)
-{
-	long long now = now_ms();
-	size_t i;
-	int found = 0;
-
-	pthread_mutex_lock(&once_lock);
-	for (i = 0; i < once_n; i++) {
-		if (!sa_same_ip(&once_list[i].ip, addr))
-			continue;
-		if (now - once_list[i].used > once_ttl_ms) {
-			once_list[i] = once_list[--once_n];
-		} else {
-			once_list[i].used = now;
-			once_list[i].order = ++once_order;
-			found = 1;
-		}
-		break;
-	}
-	pthread_mutex_unlock(&once_lock);
-	return found;
-}
-
-/* -1: remembers that addr authenticated; when the list is full, the
- * entry used least recently makes room */
-static void
-once_add(const union sockaddr_union *addr)
-{
-	struct once *grown;
-	size_t i, lru = 0, cap;
-
-	pthread_mutex_lock(&once_lock);
-	for (i = 0; i < once_n; i++) {
-		if (sa_same_ip(&once_list[i].ip, addr))
-			break;
-		if (once_list[i].order < once_list[lru].order)
-			lru = i;
-	}
-	if (i == once_n && once_n == once_max) {
-		i = lru;
-	} else if (i == once_n) {
-		if (once_n == once_cap) {
-			cap = once_cap ? once_cap * 2 : 16;
-			if (cap > once_max)
-				cap = once_max;
-			/* cap >= 1: so is --auth-once-max */
-			grown = realloc(once_list, cap * sizeof *grown); /* NOLINT */
-			/* out of memory only costs the client its next
-			 * authentication */
-			if (!grown)
-				goto out;
-			once_list = grown;
-			once_cap = cap;
-		}
-		once_n++;
-	}
-	once_list[i].ip = *addr;
-	once_list[i].used = now_ms();
-	once_list[i].order = ++once_order;
-out:
-	pthread_mutex_unlock(&once_lock);
-}
-
 /* 1 when the client at addr may skip authentication */
 static int
 is_whitelisted(const union sockaddr_union *addr)
 {
-	return in_rules(auth_ips, addr) || (auth_once && once_admits(addr));
+	return in_rules(auth_ips, addr) ||
+	    (auth_once && once_admits(addr, now_ms()));
 }
 
 /* 1 when the client closed its connection: it cannot take an answer */
@@ -638,7 +564,7 @@ authenticate(struct conn *c)
 		auth_fail_pause(c);
 	/* before the reply, that a client may follow with a new connection */
 	if (ok && auth_once)
-		once_add(c->addr);
+		once_add(c->addr, now_ms());
 	if (conn_send(c, out, sizeof out) < 0) {
 		ok = 0;
 		c->s->why = "client gone";
@@ -2200,6 +2126,10 @@ main(int argc, char **argv)
 	users_lock_init();
 	if (users_path)
 		load_users(1);
+	if (auth_once && once_init(once_max, once_ttl_ms) < 0) {
+		perror("microsocks");
+		return 1;
+	}
 
 	/* a client gone while we write is an error return, not a signal */
 	signal(SIGPIPE, SIG_IGN);

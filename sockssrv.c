@@ -1252,8 +1252,8 @@ accept_client(int lfd, struct client *cl, int one_shot)
 {
 	socklen_t len = sizeof cl->addr;
 	char name[SA_STRLEN];
-	enum admit admit;
-	int fd, err;
+	enum admit admit = ADMIT_OK;
+	int fd, err, allowed = 1;
 
 	pthread_mutex_lock(&accept_lock);
 	if (!accepting) {
@@ -1273,6 +1273,15 @@ accept_client(int lfd, struct client *cl, int one_shot)
 		fd = -1;
 		reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		clients_refused();
+	}
+	/* Counted in before the lock goes: a stop that finds accepting
+	 * off then counts this client too, and waits for its end. */
+	if (fd >= 0) {
+		sa_unmap(&cl->addr);
+		/* --allow: others go before a byte is read */
+		allowed = !allow_rules || in_rules(allow_rules, &cl->addr);
+		if (allowed)
+			admit = clients_admit(&cl->addr);
 	}
 	/* the next client is another thread's; after a failure, the same
 	 * thread's, after its pause */
@@ -1310,15 +1319,13 @@ accept_client(int lfd, struct client *cl, int one_shot)
 	}
 	cl->fd = fd;
 	cl->start = now_ms();
-	sa_unmap(&cl->addr);
-	/* --allow: others go before a byte is read */
-	if (allow_rules && !in_rules(allow_rules, &cl->addr)) {
+	if (!allowed) {
 		log_line("client %s: not allowed", sa_str(&cl->addr, name));
 		clients_refused();
 		close(fd);
 		return 0;
 	}
-	switch (admit = clients_admit(&cl->addr)) {
+	switch (admit) {
 	case ADMIT_OK:
 		return 1;
 	case ADMIT_NOMEM:

@@ -73,11 +73,11 @@ tests/unit/log_test: tests/unit/log_test.c tests/unit/unit.h log.c log.h fmt.c f
 tests/unit/users_test: tests/unit/users_test.c tests/unit/unit.h users.c users.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/users_test.c users.c $(LDLIBS)
 
-tests/unit/once_test: tests/unit/once_test.c tests/unit/unit.h once.c once.h server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_test.c once.c $(LDLIBS)
+tests/unit/once_test: tests/unit/once_test.c tests/unit/unit.h once.c once.h server.c server.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_test.c once.c server.c fmt.c $(LDLIBS)
 
-tests/unit/once_many_test: tests/unit/once_many_test.c tests/unit/unit.h once.c once.h server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c $(LDLIBS)
+tests/unit/once_many_test: tests/unit/once_many_test.c tests/unit/unit.h once.c once.h server.c server.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c server.c fmt.c $(LDLIBS)
 
 tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c

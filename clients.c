@@ -39,18 +39,6 @@ clients_init(long max, long max_per_ip, int wake_fd)
 	return 0;
 }
 
-static void
-ip_key(const union sockaddr_union *a, unsigned char *ip)
-{
-	if (a->sa.sa_family == AF_INET6) {
-		memcpy(ip, &a->v6.sin6_addr, 16);
-		return;
-	}
-	memset(ip, 0, 10);
-	ip[10] = ip[11] = 0xff;
-	memcpy(ip + 12, &a->v4.sin_addr, 4);
-}
-
 /* the chain link that holds ip, or the chain's end */
 static struct ipcount **
 ip_find(const unsigned char *ip)
@@ -78,7 +66,7 @@ clients_admit(const union sockaddr_union *a)
 	if (max_total && stats.now >= max_total) {
 		r = ADMIT_FULL;
 	} else if (table) {
-		ip_key(a, ip);
+		sa_key(a, ip);
 		p = ip_find(ip);
 		if (*p && (*p)->count >= max_ip) {
 			r = ADMIT_FULL_IP;
@@ -131,7 +119,7 @@ clients_leave(const union sockaddr_union *a, int rep, int auth_failed,
 
 	pthread_mutex_lock(&lock);
 	if (table) {
-		ip_key(a, ip);
+		sa_key(a, ip);
 		p = ip_find(ip);
 		if ((e = *p) && --e->count == 0) {
 			*p = e->next;

@@ -46,18 +46,6 @@ once_init(size_t max, long long ttl_ms)
 	return 0;
 }
 
-static void
-ip_key(const union sockaddr_union *a, unsigned char *ip)
-{
-	if (a->sa.sa_family == AF_INET6) {
-		memcpy(ip, &a->v6.sin6_addr, 16);
-		return;
-	}
-	memset(ip, 0, 10);
-	ip[10] = ip[11] = 0xff;
-	memcpy(ip + 12, &a->v4.sin_addr, 4);
-}
-
 /* A keyed mix of the 16 bytes (multiply and xor-shift, a round per 4
  * bytes): not a cryptographic hash, but without the key a client cannot
  * tell which of its addresses share a chain. */
@@ -136,7 +124,7 @@ once_admits(const union sockaddr_union *a, long long now)
 	struct entry **p;
 	int found = 0;
 
-	ip_key(a, ip);
+	sa_key(a, ip);
 	pthread_mutex_lock(&lock);
 	if (table && *(p = find(ip))) {
 		if (now - (*p)->used > ttl) {
@@ -158,7 +146,7 @@ once_add(const union sockaddr_union *a, long long now)
 	unsigned char ip[16];
 	struct entry **p, *e;
 
-	ip_key(a, ip);
+	sa_key(a, ip);
 	pthread_mutex_lock(&lock);
 	/* out of memory only costs the client its next authentication */
 	if (!table && !(table = calloc(buckets, sizeof(struct entry *))))

@@ -28,6 +28,18 @@ sa_same_ip(const union sockaddr_union *a, const union sockaddr_union *b)
 }
 
 void
+sa_key(const union sockaddr_union *u, unsigned char *ip)
+{
+	if (u->sa.sa_family == AF_INET6) {
+		memcpy(ip, &u->v6.sin6_addr, 16);
+		return;
+	}
+	memset(ip, 0, 10);
+	ip[10] = ip[11] = 0xff;
+	memcpy(ip + 12, &u->v4.sin_addr, 4);
+}
+
+void
 sa_unmap(union sockaddr_union *u)
 {
 	struct sockaddr_in v4;

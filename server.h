@@ -20,6 +20,8 @@ union sockaddr_union {
 socklen_t sa_len(const union sockaddr_union *u);
 /* 1 when a and b hold the same IP address (ports are not compared) */
 int sa_same_ip(const union sockaddr_union *a, const union sockaddr_union *b);
+/* u's IP address as 16 bytes (IPv4 as ::ffff:a.b.c.d), to key tables */
+void sa_key(const union sockaddr_union *u, unsigned char *ip);
 /* turns an IPv4-mapped IPv6 address into a plain IPv4 one */
 void sa_unmap(union sockaddr_union *u);
 /* formats u as ADDR:PORT into buf (SA_STRLEN bytes) and returns buf */

@@ -5,7 +5,7 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-SRCS = sockssrv.c args.c clients.c fmt.c log.c once.c relay.c rules.c sblist.c server.c socks4.c socks5.c systemd.c thread.c udp.c users.c
+SRCS = sockssrv.c args.c clients.c fmt.c iphash.c log.c once.c relay.c rules.c sblist.c server.c socks4.c socks5.c systemd.c thread.c udp.c users.c
 OBJS = $(SRCS:.c=.o)
 UNIT_TESTS = tests/unit/args_test tests/unit/fmt_test tests/unit/log_test \
 	tests/unit/once_test tests/unit/once_many_test \
@@ -46,10 +46,11 @@ $(prog): $(OBJS)
 
 sockssrv.o: sockssrv.c args.h clients.h fmt.h log.h once.h relay.h rules.h sblist.h server.h socks4.h socks5.h systemd.h thread.h udp.h users.h
 args.o: args.c args.h
-clients.o: clients.c clients.h server.h
+clients.o: clients.c clients.h iphash.h server.h
+iphash.o: iphash.c iphash.h
 fmt.o: fmt.c fmt.h
 log.o: log.c fmt.h log.h server.h
-once.o: once.c once.h server.h
+once.o: once.c iphash.h once.h server.h
 relay.o: relay.c relay.h server.h
 rules.o: rules.c rules.h server.h
 sblist.o: sblist.c sblist.h
@@ -73,11 +74,11 @@ tests/unit/log_test: tests/unit/log_test.c tests/unit/unit.h log.c log.h fmt.c f
 tests/unit/users_test: tests/unit/users_test.c tests/unit/unit.h users.c users.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/users_test.c users.c $(LDLIBS)
 
-tests/unit/once_test: tests/unit/once_test.c tests/unit/unit.h once.c once.h server.c server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_test.c once.c server.c fmt.c $(LDLIBS)
+tests/unit/once_test: tests/unit/once_test.c tests/unit/unit.h once.c once.h iphash.c iphash.h server.c server.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_test.c once.c iphash.c server.c fmt.c $(LDLIBS)
 
-tests/unit/once_many_test: tests/unit/once_many_test.c tests/unit/unit.h once.c once.h server.c server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c server.c fmt.c $(LDLIBS)
+tests/unit/once_many_test: tests/unit/once_many_test.c tests/unit/unit.h once.c once.h iphash.c iphash.h server.c server.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c iphash.c server.c fmt.c $(LDLIBS)
 
 tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c

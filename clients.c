@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Client counts, total and per address, under one lock. The per-address
- * counts live in a hash table of chains, with an entry only for an
+ * counts live in a hash table of chains, keyed (iphash.h) so that no one
+ * can choose addresses that share a chain, with an entry only for an
  * address that has a client now. */
 #include <pthread.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "iphash.h"
 
 #define BUCKETS 1024
 
@@ -27,6 +29,7 @@ static int draining;
 /* set before the first client: */
 static unsigned long long max_total, max_ip;
 static int wake;
+static uint64_t key;		/* of the hash: see iphash.h */
 
 int
 clients_init(long max, long max_per_ip, int wake_fd)
@@ -34,6 +37,7 @@ clients_init(long max, long max_per_ip, int wake_fd)
 	max_total = (unsigned long long)max;
 	max_ip = (unsigned long long)max_per_ip;
 	wake = wake_fd;
+	key = iphash_key();
 	if (max_ip && !(table = calloc(BUCKETS, sizeof(struct ipcount *))))
 		return -1;
 	return 0;
@@ -44,12 +48,8 @@ static struct ipcount **
 ip_find(const unsigned char *ip)
 {
 	struct ipcount **p;
-	uint32_t h = 2166136261u;
-	int i;
 
-	for (i = 0; i < 16; i++)
-		h = (h ^ ip[i]) * 16777619u;
-	for (p = &table[h & (BUCKETS - 1)]; *p; p = &(*p)->next)
+	for (p = &table[iphash(ip, key) & (BUCKETS - 1)]; *p; p = &(*p)->next)
 		if (!memcmp((*p)->ip, ip, 16))
 			break;
 	return p;

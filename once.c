@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The -1 list, in constant time per lookup however many addresses it
  * holds: a hash table of chains, and a list in order of use whose tail
- * is the least recently used. The hash is keyed with a random value
- * taken at start, so that a client who chooses its addresses (one IPv6
- * /64 has plenty) cannot pile them into one chain. */
-#include <sys/random.h>
+ * is the least recently used. The hash is keyed (iphash.h), so that a
+ * client who chooses its addresses (one IPv6 /64 has plenty) cannot pile
+ * them into one chain. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "iphash.h"
 #include "once.h"
 
 struct entry {
@@ -40,29 +38,14 @@ once_init(size_t max, long long ttl_ms)
 	/* a bucket per address at most, 64 Ki buckets at most */
 	for (buckets = 16; buckets < max_n && buckets < 65536; buckets *= 2)
 		;
-	if (getrandom(&key, sizeof key, GRND_NONBLOCK) != sizeof key)
-		key = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
-		    (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&key;
+	key = iphash_key();
 	return 0;
 }
 
-/* A keyed mix of the 16 bytes (multiply and xor-shift, a round per 4
- * bytes): not a cryptographic hash, but without the key a client cannot
- * tell which of its addresses share a chain. */
 static size_t
 bucket_of(const unsigned char *ip)
 {
-	uint64_t h = key;
-	uint32_t w;
-	int i;
-
-	for (i = 0; i < 16; i += 4) {
-		memcpy(&w, ip + i, 4);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	h = (h ^ key) * 0xc4ceb9fe1a85ec53ull;
-	return (size_t)(h ^ h >> 29) & (buckets - 1);
+	return (size_t)iphash(ip, key) & (buckets - 1);
 }
 
 /* the chain link that holds ip, or the chain's end */

@@ -175,7 +175,6 @@ static sblist *auth_ips;
 static struct users *users;
 static pthread_rwlock_t users_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-
 static const char usage_text[] =
 "usage: microsocks [-1] [-q] [-i listenip[:port]]... [-p port]\n"
 "                  [-u user -P password] [-b bindaddr] [-w ip[,ip...]]\n"
@@ -264,15 +263,6 @@ start_error(const char *opt, const char *fmt, ...)
 	exit(1);
 }
 
-static void
-wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-
-	while (n--)
-		*v++ = 0;
-}
-
 /* 1 when addr falls in one of the ranges of the list l (which may be
  * NULL: an empty list) */
 static int
@@ -329,7 +319,7 @@ user_ok(const struct socks5_auth *a, const struct conn *c)
 		ok = -1;
 	} else
 		ok = users_hash_check(slot, &e, a->pass, a->plen);
-	wipe(&e, sizeof e);
+	explicit_bzero(&e, sizeof e);
 	return ok;
 }
 
@@ -437,7 +427,7 @@ static void
 conn_consume(struct conn *c, size_t used)
 {
 	memmove(c->buf, c->buf + used, c->len - used);
-	wipe(c->buf + c->len - used, used);
+	explicit_bzero(c->buf + c->len - used, used);
 	c->len -= used;
 }
 
@@ -573,10 +563,10 @@ authenticate(struct conn *c)
 		c->s->auth_failed = 1;
 		conn_linger(c);
 	}
-	wipe(&a, sizeof a);
+	explicit_bzero(&a, sizeof a);
 	return ok ? 0 : -1;
 out:
-	wipe(&a, sizeof a);
+	explicit_bzero(&a, sizeof a);
 	return -1;
 }
 
@@ -851,7 +841,6 @@ bind_local(const struct conn *c, int family, union sockaddr_union *u)
 	return 0;
 }
 
-
 /* Waits for the BIND's peer on lfd until the deadline, while watching
  * that the client is still there. Returns the peer's fd, or -1 with the
  * reply code in *rep. */
@@ -1064,7 +1053,7 @@ handshake(struct session *s)
 		fd = -1;
 	}
 out:
-	wipe(c.buf, sizeof c.buf);
+	explicit_bzero(c.buf, sizeof c.buf);
 	return fd;
 }
 
@@ -1210,17 +1199,16 @@ stop_sessions(void)
 	pthread_mutex_unlock(&sessions_lock);
 }
 
-/* Logs the first of a run of resource failures and pauses, so that the
- * threads that accept neither spin nor flood the log while resources are
- * short. */
+/* Logs the first of a run of failures to take clients ("out of memory",
+ * "accept failing") and pauses, so that the threads that accept neither
+ * spin nor flood the log while resources are short. */
 static void
-short_of(const char *what)
+cannot_serve(const char *why)
 {
 	struct timespec ts = { 0, FAILURE_TIMEOUT_MS * 1000000L };
 
 	if (!atomic_exchange(&shortage, 1))
-		log_msg(LOG_L_WARNING, "microsocks: out of %s: refusing "
-		    "clients", what);
+		log_msg(LOG_L_WARNING, "microsocks: %s: refusing clients", why);
 	nanosleep(&ts, NULL);
 }
 
@@ -1300,15 +1288,15 @@ accept_client(int lfd, struct client *cl, int one_shot)
 			break;
 		case EMFILE:
 		case ENFILE:
-			short_of("file descriptors");
+			cannot_serve("out of file descriptors");
 			break;
 		case ENOBUFS:
 		case ENOMEM:
-			short_of("memory");
+			cannot_serve("out of memory");
 			break;
 		default:
 			log_msg(LOG_L_ERR, "accept: %s", strerror(err));
-			short_of("luck");
+			cannot_serve("accept failing");
 		}
 		if (one_shot) {
 			pthread_mutex_lock(&accept_lock);
@@ -1330,7 +1318,7 @@ accept_client(int lfd, struct client *cl, int one_shot)
 		return 1;
 	case ADMIT_NOMEM:
 		close(fd);
-		short_of("memory");
+		cannot_serve("out of memory");
 		return 0;
 	default:
 		log_line("client %s: refused: too many clients%s",
@@ -1386,7 +1374,7 @@ start_client(const struct client *cl)
 	err = errno;
 	clients_cancel(&cl->addr);
 	close(cl->fd);
-	short_of(err == ENOMEM ? "memory" : "threads");
+	cannot_serve(err == ENOMEM ? "out of memory" : "out of threads");
 }
 
 static void
@@ -1790,7 +1778,7 @@ enum {
 	OPT_CONNECT,
 	OPT_CONNECT_TRIES,
 	OPT_HALFCLOSE,
-	OPT_BIND,
+	OPT_BIND_TIMEOUT,
 	OPT_UDP_ANNOUNCE,
 	OPT_UDP_PORTS,
 	OPT_ALLOW,
@@ -1813,7 +1801,7 @@ static const struct option long_options[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
 	{ "connect-tries", required_argument, NULL, OPT_CONNECT_TRIES },
 	{ "halfclose-timeout", required_argument, NULL, OPT_HALFCLOSE },
-	{ "bind-timeout", required_argument, NULL, OPT_BIND },
+	{ "bind-timeout", required_argument, NULL, OPT_BIND_TIMEOUT },
 	{ "udp-announce", required_argument, NULL, OPT_UDP_ANNOUNCE },
 	{ "udp-ports", required_argument, NULL, OPT_UDP_PORTS },
 	{ "allow", required_argument, NULL, OPT_ALLOW },
@@ -1988,7 +1976,7 @@ main(int argc, char **argv)
 				usage_error("-P", "an empty password");
 			pass_given = 1;
 			/* keep the password out of ps */
-			wipe(optarg, auth_plen);
+			explicit_bzero(optarg, auth_plen);
 			break;
 		case 'w':
 			/* parsed once -u and -1 are known; each adds */
@@ -2017,7 +2005,7 @@ main(int argc, char **argv)
 			halfclose_ms = parse_timeout("--halfclose-timeout",
 			    optarg);
 			break;
-		case OPT_BIND:
+		case OPT_BIND_TIMEOUT:
 			bind_ms = parse_timeout("--bind-timeout", optarg);
 			break;
 		case OPT_UDP_ANNOUNCE:

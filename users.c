@@ -222,15 +222,6 @@ crypt_can_check(const char *h)
 	return ok;
 }
 
-static void
-wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-
-	while (n--)
-		*v++ = 0;
-}
-
 static struct users *
 users_parse(char *text, size_t textlen, size_t size, unsigned long *lineno,
     const char **why)
@@ -313,7 +304,7 @@ users_load(const char *path, unsigned long *lineno, const char **why)
 		return NULL;
 	us = users_parse(text, len, size, lineno, why);
 	if (!us) {
-		wipe(text, size);
+		explicit_bzero(text, size);
 		free(text);
 	}
 	return us;
@@ -324,7 +315,7 @@ users_free(struct users *us)
 {
 	if (!us)
 		return;
-	wipe(us->text, us->textsize);
+	explicit_bzero(us->text, us->textsize);
 	free(us->text);
 	free(us);
 }
@@ -370,8 +361,8 @@ string_equal(const char *a, const char *b)
 	memcpy(pa, a, alen);
 	memcpy(pb, b, blen);
 	eq = users_secret_equal(pa, alen, pb, blen);
-	wipe(pa, sizeof pa);
-	wipe(pb, sizeof pb);
+	explicit_bzero(pa, sizeof pa);
+	explicit_bzero(pb, sizeof pb);
 	return eq;
 }
 
@@ -450,7 +441,7 @@ users_hash_check(int slot, const struct users_entry *e, const char *pass,
 	} else {
 		ok = h && *h == '$' && string_equal(h, e->pass);
 	}
-	wipe(copy, sizeof copy);
+	explicit_bzero(copy, sizeof copy);
 	users_hash_end(slot);
 	return ok;
 }

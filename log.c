@@ -445,22 +445,21 @@ static void
 put_name(struct out *o, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char esc[4] = "%";
+	char out[4] = "";
 	unsigned char c;
 
 	for (; *s; s++) {
 		c = (unsigned char)*s;
-		esc[1] = (char)c;
-		esc[2] = '\0';
-		if (c <= ' ' || c >= 0x7f || c == '%' || c == '"' ||
-		    c == '\'') {
-			esc[1] = hex[c >> 4];
-			esc[2] = hex[c & 15];
-			esc[3] = '\0';
-			puts_(o, esc);
+		if (c > ' ' && c < 0x7f && c != '%' && c != '"' && c != '\'') {
+			out[0] = (char)c;
+			out[1] = '\0';
 		} else {
-			puts_(o, esc + 1);
+			out[0] = '%';
+			out[1] = hex[c >> 4];
+			out[2] = hex[c & 15];
+			out[3] = '\0';
 		}
+		puts_(o, out);
 	}
 }
 

@@ -191,6 +191,30 @@ fail:
 	return NULL;
 }
 
+static int string_equal(const char *a, const char *b);
+
+/* 1 when pass hashes, with the method and salt of setting, to a hash, and
+ * when want is not NULL, to want itself: with crypt_r() into data (NULL:
+ * none to be had, no hash), or else crypt() under its lock */
+static int
+crypt_gives(const char *pass, const char *setting, void *data,
+    const char *want)
+{
+	const char *h = NULL;
+	int ok;
+
+	if (!crypt_r_fn)
+		pthread_mutex_lock(&crypt_lock);
+	if (!crypt_r_fn)
+		h = crypt_fn(pass, setting);
+	else if (data)
+		h = crypt_r_fn(pass, setting, data);
+	ok = h && *h == '$' && (!want || string_equal(h, want));
+	if (!crypt_r_fn)
+		pthread_mutex_unlock(&crypt_lock);
+	return ok;
+}
+
 /* 1 when crypt() can check passwords against the hash h: its method is
  * known and its parameters are good. crypt_checksalt() tells at no cost;
  * else one crypt() of an empty password must give a hash back, not NULL
@@ -198,27 +222,19 @@ fail:
 static int
 crypt_can_check(const char *h)
 {
-	const char *r;
+	void *data = NULL;
 	int ok;
 
 	/* CRYPT_SALT_INVALID and _METHOD_DISABLED are 1 and 2; OK (0),
 	 * _METHOD_LEGACY (3) and _TOO_CHEAP (4) are hashes it checks */
-	void *data;
-
-	if (checksalt_fn)
-		return checksalt_fn(h) != 1 && checksalt_fn(h) != 2;
-	if (crypt_r_fn) {
-		if (!(data = calloc(1, CRYPT_DATA_SIZE)))
-			return 0;
-		r = crypt_r_fn("", h, data);
-		ok = r && *r == '$';
-		free(data);
-		return ok;
+	if (checksalt_fn) {
+		ok = checksalt_fn(h);
+		return ok != 1 && ok != 2;
 	}
-	pthread_mutex_lock(&crypt_lock);
-	r = crypt_fn("", h);
-	ok = r && *r == '$';
-	pthread_mutex_unlock(&crypt_lock);
+	if (crypt_r_fn && !(data = calloc(1, CRYPT_DATA_SIZE)))
+		return 0;
+	ok = crypt_gives("", h, data, NULL);
+	free(data);
 	return ok;
 }
 
@@ -320,15 +336,22 @@ users_free(struct users *us)
 	free(us);
 }
 
-int
-users_has(const struct users *us, const char *user, size_t ulen)
+/* user (ulen bytes) in us, or NULL */
+static const struct user *
+find(const struct users *us, const char *user, size_t ulen)
 {
 	size_t i;
 
 	for (i = 0; us && i < us->n; i++)
 		if (us->u[i].nlen == ulen && !memcmp(us->u[i].name, user, ulen))
-			return 1;
-	return 0;
+			return &us->u[i];
+	return NULL;
+}
+
+int
+users_has(const struct users *us, const char *user, size_t ulen)
+{
+	return find(us, user, ulen) != NULL;
 }
 
 size_t
@@ -370,18 +393,15 @@ int
 users_find(const struct users *us, const char *user, size_t ulen,
     struct users_entry *e)
 {
-	size_t i;
+	const struct user *u = find(us, user, ulen);
 
-	for (i = 0; us && i < us->n; i++) {
-		if (us->u[i].nlen != ulen || memcmp(us->u[i].name, user, ulen))
-			continue;
-		memset(e->pass, 0, sizeof e->pass);
-		memcpy(e->pass, us->u[i].pass, us->u[i].plen);
-		e->plen = us->u[i].plen;
-		e->hashed = us->u[i].hashed;
-		return 1;
-	}
-	return 0;
+	if (!u)
+		return 0;
+	memset(e->pass, 0, sizeof e->pass);
+	memcpy(e->pass, u->pass, u->plen);
+	e->plen = u->plen;
+	e->hashed = u->hashed;
+	return 1;
 }
 
 int
@@ -418,7 +438,6 @@ users_hash_check(int slot, const struct users_entry *e, const char *pass,
     size_t plen)
 {
 	char copy[256];
-	const char *h = NULL;
 	int ok;
 
 	/* crypt() stops at a NUL: a password with one is not the same */
@@ -431,16 +450,7 @@ users_hash_check(int slot, const struct users_entry *e, const char *pass,
 	/* the slot's own data, made once: no lock while it hashes */
 	if (crypt_r_fn && !slot_data[slot])
 		slot_data[slot] = calloc(1, CRYPT_DATA_SIZE);
-	if (crypt_r_fn && slot_data[slot])
-		h = crypt_r_fn(copy, e->pass, slot_data[slot]);
-	if (!crypt_r_fn) {
-		pthread_mutex_lock(&crypt_lock);
-		h = crypt_fn(copy, e->pass);
-		ok = h && *h == '$' && string_equal(h, e->pass);
-		pthread_mutex_unlock(&crypt_lock);
-	} else {
-		ok = h && *h == '$' && string_equal(h, e->pass);
-	}
+	ok = crypt_gives(copy, e->pass, slot_data[slot], e->pass);
 	explicit_bzero(copy, sizeof copy);
 	users_hash_end(slot);
 	return ok;

@@ -54,7 +54,7 @@ once.o: once.c iphash.h once.h server.h
 relay.o: relay.c relay.h server.h
 rules.o: rules.c rules.h server.h
 sblist.o: sblist.c sblist.h
-server.o: server.c fmt.h server.h
+server.o: server.c server.h
 socks4.o: socks4.c socks4.h socks5.h
 socks5.o: socks5.c socks5.h
 systemd.o: systemd.c args.h systemd.h
@@ -75,10 +75,10 @@ tests/unit/users_test: tests/unit/users_test.c tests/unit/unit.h users.c users.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/users_test.c users.c $(LDLIBS)
 
 tests/unit/once_test: tests/unit/once_test.c tests/unit/unit.h once.c once.h iphash.c iphash.h server.c server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_test.c once.c iphash.c server.c fmt.c $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_test.c once.c iphash.c server.c $(LDLIBS)
 
 tests/unit/once_many_test: tests/unit/once_many_test.c tests/unit/unit.h once.c once.h iphash.c iphash.h server.c server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c iphash.c server.c fmt.c $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c iphash.c server.c $(LDLIBS)
 
 tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c

@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "fmt.h"
 #include "server.h"
 
 socklen_t
@@ -54,61 +54,19 @@ sa_unmap(union sockaddr_union *u)
 	u->v4 = v4;
 }
 
-/* IPv6 text in the form of RFC 5952: lowercase hex, the longest run of
- * two or more zero groups as "::". (The libc's inet_ntop() would pull the
- * whole printf into a static build.) */
-static void
-ip6_str(const unsigned char *a, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned g[8];
-	int i, j, best = -1, bestlen = 1, run;
-	char *p = out;
-
-	for (i = 0; i < 8; i++)
-		g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
-	for (i = 0; i < 8; i = j + 1) {
-		for (j = i; j < 8 && g[j] == 0; j++)
-			;
-		run = j - i;
-		if (run > bestlen) {
-			best = i;
-			bestlen = run;
-		}
-	}
-	for (i = 0; i < 8; i++) {
-		if (i == best) {
-			*p++ = ':';
-			if (i == 0)
-				*p++ = ':';
-			i += bestlen - 1;
-			continue;
-		}
-		for (j = 12; j > 0 && !(g[i] >> j & 0xf); j -= 4)
-			;
-		for (; j >= 0; j -= 4)
-			*p++ = hex[g[i] >> j & 0xf];
-		if (i < 7)
-			*p++ = ':';
-	}
-	*p = '\0';
-}
-
 char *
 sa_str(const union sockaddr_union *u, char *buf)
 {
-	const unsigned char *a = (const unsigned char *)&u->v4.sin_addr;
 	char ip[INET6_ADDRSTRLEN];
 
-	if (u->sa.sa_family == AF_INET6) {
-		ip6_str(u->v6.sin6_addr.s6_addr, ip);
-		fmt_buf(buf, SA_STRLEN, "[%s]:%u", ip, ntohs(u->v6.sin6_port));
-	} else if (u->sa.sa_family == AF_INET) {
-		fmt_buf(buf, SA_STRLEN, "%u.%u.%u.%u:%u", a[0], a[1], a[2],
-		    a[3], ntohs(u->v4.sin_port));
-	} else {
-		fmt_buf(buf, SA_STRLEN, "?");
-	}
+	if (u->sa.sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &u->v6.sin6_addr, ip, sizeof ip))
+		snprintf(buf, SA_STRLEN, "[%s]:%u", ip, ntohs(u->v6.sin6_port));
+	else if (u->sa.sa_family == AF_INET &&
+	    inet_ntop(AF_INET, &u->v4.sin_addr, ip, sizeof ip))
+		snprintf(buf, SA_STRLEN, "%s:%u", ip, ntohs(u->v4.sin_port));
+	else
+		snprintf(buf, SA_STRLEN, "?");
 	return buf;
 }
 
@@ -123,7 +81,7 @@ server_resolve(const char *host, unsigned short port, int flags,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = flags;
-	fmt_buf(service, sizeof service, "%u", port);
+	snprintf(service, sizeof service, "%u", port);
 	return getaddrinfo(host, service, &hints, res);
 }
 

@@ -5,9 +5,9 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-SRCS = sockssrv.c args.c clients.c fmt.c iphash.c log.c once.c relay.c rules.c sblist.c server.c socks4.c socks5.c systemd.c thread.c udp.c users.c
+SRCS = sockssrv.c args.c clients.c fmt.c iphash.c log.c logfmt.c once.c relay.c rules.c sblist.c server.c socks4.c socks5.c systemd.c thread.c udp.c users.c
 OBJS = $(SRCS:.c=.o)
-UNIT_TESTS = tests/unit/args_test tests/unit/fmt_test tests/unit/log_test \
+UNIT_TESTS = tests/unit/args_test tests/unit/fmt_test tests/unit/logfmt_test \
 	tests/unit/once_test tests/unit/once_many_test \
 	tests/unit/rules_test tests/unit/socks4_test tests/unit/socks5_test \
 	tests/unit/users_test
@@ -16,7 +16,7 @@ UNIT_TESTS = tests/unit/args_test tests/unit/fmt_test tests/unit/log_test \
 # replays their corpus with NAME_replay, built without libFuzzer
 FUZZ_TARGETS = socks5_greeting socks5_auth socks5_request socks5_udp \
 	socks4_request rules args_num args_range args_hostport users_line logfmt
-FUZZ_SRCS = socks5.c socks4.c rules.c args.c users.c log.c fmt.c server.c
+FUZZ_SRCS = socks5.c socks4.c rules.c args.c users.c logfmt.c server.c
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%_fuzz)
 FUZZ_REPLAYS = $(FUZZ_TARGETS:%=tests/fuzz/%_replay)
 UNIT_TESTS += $(FUZZ_REPLAYS)
@@ -44,12 +44,13 @@ all: $(prog)
 $(prog): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-sockssrv.o: sockssrv.c args.h clients.h fmt.h log.h once.h relay.h rules.h sblist.h server.h socks4.h socks5.h systemd.h thread.h udp.h users.h
+sockssrv.o: sockssrv.c args.h clients.h fmt.h log.h logfmt.h once.h relay.h rules.h sblist.h server.h socks4.h socks5.h systemd.h thread.h udp.h users.h
 args.o: args.c args.h
 clients.o: clients.c clients.h iphash.h server.h
 iphash.o: iphash.c iphash.h
 fmt.o: fmt.c fmt.h
-log.o: log.c fmt.h log.h server.h
+log.o: log.c log.h logfmt.h server.h socks5.h
+logfmt.o: logfmt.c logfmt.h server.h socks5.h
 once.o: once.c iphash.h once.h server.h
 relay.o: relay.c relay.h server.h
 rules.o: rules.c rules.h server.h
@@ -68,8 +69,8 @@ tests/unit/fmt_test: tests/unit/fmt_test.c tests/unit/unit.h fmt.c fmt.h server.
 tests/unit/args_test: tests/unit/args_test.c tests/unit/unit.h args.c args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/args_test.c args.c
 
-tests/unit/log_test: tests/unit/log_test.c tests/unit/unit.h log.c log.h fmt.c fmt.h server.c server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/log_test.c log.c fmt.c server.c $(LDLIBS)
+tests/unit/logfmt_test: tests/unit/logfmt_test.c tests/unit/unit.h logfmt.c logfmt.h server.c server.h socks5.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/logfmt_test.c logfmt.c server.c
 
 tests/unit/users_test: tests/unit/users_test.c tests/unit/unit.h users.c users.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/users_test.c users.c $(LDLIBS)

@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Logging to stderr or syslog, a whole line per write, and the session
- * line's format. */
+/* Logging to stderr or syslog, a whole line per write, the session line
+ * among them. */
 #ifndef LOG_H
 #define LOG_H
 
-#include <stddef.h>
-
-#include "server.h"
+#include "logfmt.h"
 
 /* levels, as syslog(3) numbers them */
 #define LOG_L_ERR 3
@@ -20,10 +18,10 @@
 
 extern int log_quiet;
 
-/* From now on, times in the session line are local, in the zone of TZ
- * or /etc/localtime (a TZif file), rather than UTC. Returns 0, or -1
- * when the zone cannot be read. */
-int log_local_zone(void);
+/* From now on, times (the stamp of stderr lines, the session line's) are
+ * in the local zone, as the C library reads TZ or /etc/localtime, rather
+ * than UTC. Call before threads start: it calls tzset(). */
+void log_local_time(void);
 
 /* the syslog daemon's socket */
 #define LOG_SYSLOG_PATH "/dev/log"
@@ -44,37 +42,9 @@ void log_msg(int level, const char *fmt, ...)
 
 #define log_line(...) log_msg(LOG_L_INFO, __VA_ARGS__)
 
-/* Writes a session line of n bytes as logfmt() made it, which has the
- * time where the format puts it (a newline is added; long lines cut). */
-void log_session_line(const char *line, size_t n);
-
-/* what a session line tells */
-struct log_session {
-	long long end_ms;	/* wall clock, ms since 1970 */
-	long long duration_ms;
-	const union sockaddr_union *client;
-	const char *user;	/* NULL: none; as the client sent it */
-	const char *cmd;	/* "CONNECT", ...; NULL: no request */
-	const char *dst;	/* HOST:PORT requested, as the client sent
-				 * it; NULL: none */
-	const union sockaddr_union *peer;	/* NULL: none */
-	const union sockaddr_union *bound;	/* NULL: none */
-	unsigned listen_port;
-	int rep;		/* reply code sent, -1: none */
-	const char *reason;
-	unsigned long long up, down;
-};
-
-/* the default session line format */
-#define LOG_FORMAT \
-	"%i client %a user %U %N %h to %A reply %E (%T) up %O down %I bytes %Dms"
-
-/* 0 when fmt is a session line format, or -1 with *bad at the first
- * '%' that is not understood */
-int logfmt_check(const char *fmt, const char **bad);
-
-/* formats the session line s after fmt into buf; returns its length */
-size_t logfmt(char *buf, size_t size, const char *fmt,
-    const struct log_session *s);
+/* Formats the session line of r after fmt (see logfmt.h), in the time
+ * zone log_local_time() chose, and writes it as log_msg() does (a newline
+ * is added; long lines cut). Does nothing when log_quiet is set. */
+void log_session(const char *fmt, const struct logfmt_record *r);
 
 #endif /* LOG_H */

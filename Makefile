@@ -60,7 +60,7 @@ server.o: server.c server.h
 socks4.o: socks4.c socks4.h socks5.h
 socks5.o: socks5.c socks5.h
 systemd.o: systemd.c args.h systemd.h
-thread.o: thread.c thread.h
+thread.o: thread.c server.h thread.h
 udp.o: udp.c udp.h relay.h server.h socks5.h
 users.o: users.c users.h
 

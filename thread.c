@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server.h"
 #include "thread.h"
 
 #ifndef MAP_STACK
@@ -81,15 +82,6 @@ static size_t stacksize;	/* of every mapping, guard page not counted */
 
 /* the lowest stack address of a thread started here, 0 on others */
 static _Thread_local uintptr_t stack_lo;
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 thread_free(struct thread *t)
@@ -166,7 +158,7 @@ static void
 busy_dec(void)
 {
 	if (--busy == 0)
-		quiet_since = mono_ms();
+		quiet_since = now_ms();
 }
 
 static void *start(void *arg);
@@ -276,11 +268,11 @@ reaper_wait(void)
 		pthread_cond_wait(&reaper_wake, &lock);
 		return 0;
 	}
-	at = (busy > 0 ? mono_ms() : quiet_since) + IDLE_DELAY_MS;
+	at = (busy > 0 ? now_ms() : quiet_since) + IDLE_DELAY_MS;
 	ts.tv_sec = (time_t)(at / 1000);
 	ts.tv_nsec = (long)(at % 1000) * 1000000L;
 	pthread_cond_timedwait(&reaper_wake, &lock, &ts);
-	return !ended && busy == 0 && mono_ms() >= quiet_since + IDLE_DELAY_MS;
+	return !ended && busy == 0 && now_ms() >= quiet_since + IDLE_DELAY_MS;
 }
 
 static void *
@@ -334,7 +326,7 @@ thread_init(const struct thread_ops *o)
 	pagesize = (size_t)sysconf(_SC_PAGESIZE);
 	stacksize = stack_mapsize();
 	ops = o;
-	quiet_since = mono_ms();
+	quiet_since = now_ms();
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	err = pthread_cond_init(&reaper_wake, &ca);

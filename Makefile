@@ -54,7 +54,7 @@ log.o: log.c log.h logfmt.h server.h socks5.h
 logfmt.o: logfmt.c logfmt.h server.h socks5.h
 once.o: once.c iphash.h once.h server.h
 relay.o: relay.c relay.h server.h
-rules.o: rules.c rules.h server.h
+rules.o: rules.c args.h rules.h server.h
 sblist.o: sblist.c sblist.h
 server.o: server.c server.h
 socks4.o: socks4.c socks4.h socks5.h
@@ -79,8 +79,8 @@ tests/unit/once_test: tests/unit/once_test.c tests/unit/unit.h once.c once.h iph
 tests/unit/once_many_test: tests/unit/once_many_test.c tests/unit/unit.h once.c once.h iphash.c iphash.h server.c server.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c iphash.c server.c $(LDLIBS)
 
-tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c
+tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h args.c args.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c args.c
 
 tests/unit/socks4_test: tests/unit/socks4_test.c tests/unit/unit.h socks4.c socks4.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks4_test.c socks4.c

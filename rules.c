@@ -3,23 +3,22 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "args.h"
 #include "rules.h"
 
-/* a decimal number in [0, max] making up all of s[0..n); -1 if not */
+/* the decimal number that makes up all of s[0..n), through args_num():
+ * in [0, max], at most 5 digits (a port or a prefix length); -1 if not */
 static long
 number(const char *s, size_t n, long max)
 {
-	long v = 0;
-	size_t i;
+	char buf[6];
+	long v;
 
-	if (n == 0 || n > 5)
+	if (n == 0 || n >= sizeof buf)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v <= max ? v : -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return args_num(buf, 0, max, &v) < 0 ? -1 : v;
 }
 
 /* The well-known NAT64 prefix (RFC 6052) and IPv4-mapped addresses (RFC

@@ -289,9 +289,10 @@ from_peer(struct assoc *a, size_t n, const union sockaddr_union *src)
 		a->st->down += n;
 }
 
-/* reads up to UDP_BATCH datagrams from fd; 0, or -1 on a socket error */
+/* reads up to UDP_BATCH datagrams from fd and passes each on, to the
+ * peer it names or back to the client; 0, or -1 on a socket error */
 static int
-drain(struct assoc *a, int fd)
+forward(struct assoc *a, int fd)
 {
 	union sockaddr_union src;
 	socklen_t len;
@@ -367,7 +368,7 @@ udp_relay(int cfd, int ufd, const union sockaddr_union *client,
 		}
 		moved = st->up + st->down;
 		for (i = 1; i < 4; i++)
-			if (pfd[i].revents && drain(a, pfd[i].fd) < 0)
+			if (pfd[i].revents && forward(a, pfd[i].fd) < 0)
 				goto out;
 		if (st->up + st->down != moved)
 			deadline = now_ms() + o->idle_ms;

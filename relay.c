@@ -188,7 +188,7 @@ got:
 
 /* Writes what d holds. Returns 0, or -1 when the socket failed. */
 static int
-dir_drain(struct dir *d)
+dir_flush(struct dir *d)
 {
 	ssize_t n;
 
@@ -217,7 +217,7 @@ dir_pump(struct dir *d)
 
 	do {
 		n = dir_fill(d);
-		if (n < 0 || (n > 0 && dir_drain(d) < 0))
+		if (n < 0 || (n > 0 && dir_flush(d) < 0))
 			return -1;
 	} while (n >= SHORT_READ && d->len == 0 &&
 	    d->bytes - start < ROUND_BYTES);
@@ -311,7 +311,7 @@ relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 					goto reset;
 			} else if (d[i].len && pfd[1 - i].revents &
 			    (POLLOUT | POLLHUP | POLLERR)) {
-				if (dir_drain(&d[i]) < 0)
+				if (dir_flush(&d[i]) < 0)
 					goto reset;
 			}
 		}

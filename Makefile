@@ -5,25 +5,30 @@ prefix = /usr/local
 bindir = $(prefix)/bin
 mandir = $(prefix)/share/man
 
-# fmt.c: only sockssrv.c still uses it (snprintf serves the rest)
-SRCS = sockssrv.c args.c clients.c fmt.c iphash.c log.c logfmt.c once.c relay.c rules.c sblist.c server.c socks4.c socks5.c systemd.c thread.c udp.c users.c
+# sockssrv.c has main(); the rest is also the library that the unit
+# tests and fuzz targets link
+SRCS = sockssrv.c $(LIB_SRCS)
+LIB_SRCS = accept.c args.c auth.c clients.c config.c handshake.c iphash.c log.c logfmt.c \
+	once.c relay.c rules.c sblist.c server.c session.c socks4.c socks5.c systemd.c \
+	target.c thread.c udp.c userline.c users.c
 OBJS = $(SRCS:.c=.o)
-UNIT_TESTS = tests/unit/args_test tests/unit/logfmt_test \
-	tests/unit/once_test tests/unit/once_many_test \
-	tests/unit/rules_test tests/unit/socks4_test tests/unit/socks5_test \
-	tests/unit/users_test
+LIB = lib$(prog).a
+
+# a unit test is tests/unit/NAME_test.c, linked with the library
+UNIT_TESTS = $(patsubst %.c,%,$(wildcard tests/unit/*_test.c))
 
 # libFuzzer targets, one per parser: tests/fuzz/NAME_fuzz.c; `make test`
 # replays their corpus with NAME_replay, built without libFuzzer
 FUZZ_TARGETS = socks5_greeting socks5_auth socks5_request socks5_udp \
 	socks4_request rules args_num args_range args_hostport users_line logfmt
-FUZZ_SRCS = socks5.c socks4.c rules.c args.c users.c logfmt.c server.c
+FUZZ_LIB = tests/fuzz/lib.a
+FUZZ_OBJS = $(LIB_SRCS:%.c=tests/fuzz/obj/%.o)
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%_fuzz)
 FUZZ_REPLAYS = $(FUZZ_TARGETS:%=tests/fuzz/%_replay)
 UNIT_TESTS += $(FUZZ_REPLAYS)
 FUZZ_CC = clang
-FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SAN = address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer
 FUZZ_TIME = 60
 FUZZ_STREAMS = 20000
 
@@ -45,54 +50,35 @@ all: $(prog)
 $(prog): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-sockssrv.o: sockssrv.c args.h clients.h fmt.h log.h logfmt.h once.h relay.h rules.h sblist.h server.h socks4.h socks5.h systemd.h thread.h udp.h users.h
-args.o: args.c args.h
-clients.o: clients.c clients.h iphash.h server.h
-iphash.o: iphash.c iphash.h
-fmt.o: fmt.c fmt.h
-log.o: log.c log.h logfmt.h server.h socks5.h
-logfmt.o: logfmt.c logfmt.h server.h socks5.h
-once.o: once.c iphash.h once.h server.h
-relay.o: relay.c relay.h server.h
-rules.o: rules.c args.h rules.h server.h
-sblist.o: sblist.c sblist.h
-server.o: server.c server.h
-socks4.o: socks4.c socks4.h socks5.h
-socks5.o: socks5.c socks5.h
-systemd.o: systemd.c args.h systemd.h
-thread.o: thread.c server.h thread.h
-udp.o: udp.c udp.h relay.h server.h socks5.h
-users.o: users.c users.h
+# each object's headers, as the compiler found them
+%.o: %.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-tests/unit/args_test: tests/unit/args_test.c tests/unit/unit.h args.c args.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/args_test.c args.c
+-include $(SRCS:.c=.d)
 
-tests/unit/logfmt_test: tests/unit/logfmt_test.c tests/unit/unit.h logfmt.c logfmt.h server.c server.h socks5.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/logfmt_test.c logfmt.c server.c
+$(LIB): $(LIB_SRCS:.c=.o)
+	rm -f $@
+	$(AR) rc $@ $^
 
-tests/unit/users_test: tests/unit/users_test.c tests/unit/unit.h users.c users.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/users_test.c users.c $(LDLIBS)
+tests/unit/%_test: tests/unit/%_test.c tests/unit/unit.h $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ $< $(LIB) $(LDLIBS)
 
-tests/unit/once_test: tests/unit/once_test.c tests/unit/unit.h once.c once.h iphash.c iphash.h server.c server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_test.c once.c iphash.c server.c $(LDLIBS)
+tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_REPLAY -I. -o $@ $< tests/fuzz/replay.c $(LIB) $(LDLIBS)
 
-tests/unit/once_many_test: tests/unit/once_many_test.c tests/unit/unit.h once.c once.h iphash.c iphash.h server.c server.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/once_many_test.c once.c iphash.c server.c $(LDLIBS)
+# the library again, instrumented for libFuzzer and the sanitizers
+tests/fuzz/obj/%.o: %.c
+	@mkdir -p tests/fuzz/obj
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -MMD -MP -c -o $@ $<
 
-tests/unit/rules_test: tests/unit/rules_test.c tests/unit/unit.h rules.c rules.h args.c args.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/rules_test.c rules.c args.c
+-include $(FUZZ_OBJS:.o=.d)
 
-tests/unit/socks4_test: tests/unit/socks4_test.c tests/unit/unit.h socks4.c socks4.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks4_test.c socks4.c
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@
+	$(AR) rc $@ $^
 
-tests/unit/socks5_test: tests/unit/socks5_test.c tests/unit/unit.h socks5.c socks5.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/unit/socks5_test.c socks5.c
-
-tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(FUZZ_SRCS) *.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_REPLAY -I. -o $@ $< tests/fuzz/replay.c $(FUZZ_SRCS) $(LDLIBS)
-
-tests/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz.h $(FUZZ_SRCS) *.h
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -I. -o $@ $< $(FUZZ_SRCS) $(LDLIBS)
+tests/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -I. -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
 units: $(UNIT_TESTS)
 
@@ -141,8 +127,8 @@ uninstall:
 		$(DESTDIR)$(prefix)/lib/systemd/system/$(prog).socket
 
 clean:
-	rm -f $(prog) $(prog)-static $(OBJS) $(UNIT_TESTS) $(FUZZ_BINS)
-	rm -rf cross
+	rm -f $(prog) $(prog)-static $(OBJS) $(SRCS:.c=.d) $(LIB) $(UNIT_TESTS) $(FUZZ_BINS)
+	rm -rf cross tests/fuzz/obj $(FUZZ_LIB)
 
 # each libFuzzer target for FUZZ_TIME seconds, keeping in its corpus what
 # adds coverage, then FUZZ_STREAMS byte streams at the handshake

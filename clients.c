@@ -24,7 +24,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* under lock: */
 static struct clients_stats stats;
 static struct ipcount **table;	/* only with a per-address limit */
-static int draining;
+static int notify_empty;	/* wake wake_fd when the last one leaves */
 
 /* set before the first client: */
 static unsigned long long max_total, max_ip;
@@ -132,20 +132,20 @@ clients_leave(const union sockaddr_union *a, int rep, int auth_failed,
 	stats.auth_failed += (unsigned)auth_failed;
 	if (rep >= 0 && rep < CLIENTS_REPLIES)
 		stats.replies[rep]++;
-	last = draining && stats.now == 0;
+	last = notify_empty && stats.now == 0;
 	pthread_mutex_unlock(&lock);
 	if (last && wake >= 0 && write(wake, &one, 1) < 0)
 		return;
 }
 
 void
-clients_drain(void)
+clients_notify_empty(void)
 {
 	unsigned char one = 1;
 	int none;
 
 	pthread_mutex_lock(&lock);
-	draining = 1;
+	notify_empty = 1;
 	none = stats.now == 0;
 	pthread_mutex_unlock(&lock);
 	if (none && wake >= 0 && write(wake, &one, 1) < 0)

@@ -26,8 +26,8 @@ enum admit {
 };
 
 /* Sets the limits (0: none) and the fd that is written to when the
- * last client leaves while clients_drain() is set (-1: none). Returns 0,
- * or -1 when out of memory. */
+ * last client leaves after clients_notify_empty() (-1: none). Returns
+ * 0, or -1 when out of memory. */
 int clients_init(long max, long max_per_ip, int wake_fd);
 
 /* Counts in the client from a, unless a limit is reached. */
@@ -46,7 +46,7 @@ void clients_leave(const union sockaddr_union *a, int rep, int auth_failed,
     unsigned long long up, unsigned long long down);
 
 /* from now on, wake wake_fd when the last client leaves */
-void clients_drain(void);
+void clients_notify_empty(void);
 
 void clients_get(struct clients_stats *st);
 

@@ -237,3 +237,47 @@ send_all(int fd, const void *buf, size_t n, long long deadline)
 	}
 	return 0;
 }
+
+unsigned short
+sa_port(const union sockaddr_union *u)
+{
+	if (u->sa.sa_family == AF_INET)
+		return ntohs(u->v4.sin_port);
+	if (u->sa.sa_family == AF_INET6)
+		return ntohs(u->v6.sin6_port);
+	return 0;
+}
+
+void
+sa_set_port(union sockaddr_union *u, unsigned short port)
+{
+	if (u->sa.sa_family == AF_INET)
+		u->v4.sin_port = htons(port);
+	else if (u->sa.sa_family == AF_INET6)
+		u->v6.sin6_port = htons(port);
+}
+
+int
+sa_is_any(const union sockaddr_union *u)
+{
+	if (u->sa.sa_family == AF_INET)
+		return u->v4.sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&u->v6.sin6_addr);
+}
+
+int
+sa_of_request(const struct socks5_request *req, union sockaddr_union *u)
+{
+	memset(u, 0, sizeof *u);
+	if (req->atyp == ATYP_IPV4) {
+		u->v4.sin_family = AF_INET;
+		memcpy(&u->v4.sin_addr, req->addr, 4);
+	} else if (req->atyp == ATYP_IPV6) {
+		u->v6.sin6_family = AF_INET6;
+		memcpy(&u->v6.sin6_addr, req->addr, 16);
+	} else {
+		return -1;
+	}
+	sa_set_port(u, req->port);
+	return 0;
+}

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "socks5.h"
+
 union sockaddr_union {
 	struct sockaddr sa;
 	struct sockaddr_in v4;
@@ -24,6 +26,15 @@ int sa_same_ip(const union sockaddr_union *a, const union sockaddr_union *b);
 void sa_key(const union sockaddr_union *u, unsigned char *ip);
 /* turns an IPv4-mapped IPv6 address into a plain IPv4 one */
 void sa_unmap(union sockaddr_union *u);
+/* u's port, in host byte order; 0 when u is neither IPv4 nor IPv6 */
+unsigned short sa_port(const union sockaddr_union *u);
+/* sets u's port (host byte order) where its family keeps it */
+void sa_set_port(union sockaddr_union *u, unsigned short port);
+/* the IPv4 or IPv6 destination of req as an address, and 0; -1 for a
+ * name */
+int sa_of_request(const struct socks5_request *req, union sockaddr_union *u);
+/* 1 when u is a wildcard address: 0.0.0.0 or :: */
+int sa_is_any(const union sockaddr_union *u);
 /* formats u as ADDR:PORT into buf (SA_STRLEN bytes) and returns buf */
 char *sa_str(const union sockaddr_union *u, char *buf);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* SOCKS5 wire format: parsers over a byte buffer and the reply encoder. */
+#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -210,4 +211,46 @@ socks5_udp_header(unsigned char *out, const struct sockaddr *sa)
 	/* the same address block as a reply, behind RSV RSV FRAG */
 	out[0] = out[1] = out[2] = 0;
 	return n;
+}
+
+const char *
+socks5_rep_str(int rep)
+{
+	static const char *const str[] = {
+		"succeeded", "general failure", "not allowed by ruleset",
+		"network unreachable", "host unreachable", "connection refused",
+		"timed out", "command not supported",
+		"address type not supported",
+	};
+
+	return rep >= 0 && rep <= REP_ATYP_UNSUPPORTED ? str[rep] : "?";
+}
+
+const char *
+socks5_cmd_str(int cmd)
+{
+	return cmd == CMD_CONNECT ? "CONNECT" : cmd == CMD_BIND ? "BIND" :
+	    cmd == CMD_UDP_ASSOCIATE ? "UDP" : NULL;
+}
+
+int
+socks5_errno_rep(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return REP_REFUSED;
+	case ENETUNREACH:
+	case ENETDOWN:
+		return REP_NET_UNREACH;
+	case EHOSTUNREACH:
+	case EHOSTDOWN:
+		return REP_HOST_UNREACH;
+	case ETIMEDOUT:
+		return REP_TTL_EXPIRED;
+	case EAFNOSUPPORT:
+	case EPROTONOSUPPORT:
+		return REP_ATYP_UNSUPPORTED;
+	default:
+		return REP_FAILURE;
+	}
 }

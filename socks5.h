@@ -95,4 +95,13 @@ size_t socks5_udp_header(unsigned char *out, const struct sockaddr *sa);
  * SOCKS5_REPLY_MAX bytes. Returns the reply's length. */
 size_t socks5_reply(unsigned char *out, int rep, const struct sockaddr *sa);
 
+/* a reply code's meaning, "?" for one RFC 1928 does not name */
+const char *socks5_rep_str(int rep);
+
+/* a command's name: "CONNECT", "BIND", "UDP"; NULL for another */
+const char *socks5_cmd_str(int cmd);
+
+/* the reply code for a failed connect()'s errno */
+int socks5_errno_rep(int err);
+
 #endif /* SOCKS5_H */

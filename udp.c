@@ -75,10 +75,7 @@ udp_open(const union sockaddr_union *local, const struct udp_opts *o,
 	for (i = 0; i < span; i++) {
 		unsigned short port = o->port_lo ?
 		    (unsigned short)(o->port_lo + (start + i) % span) : 0;
-		if (u.sa.sa_family == AF_INET)
-			u.v4.sin_port = htons(port);
-		else
-			u.v6.sin6_port = htons(port);
+		sa_set_port(&u, port);
 		if (bind(fd, &u.sa, sa_len(&u)) == 0)
 			break;
 		if (errno != EADDRINUSE)
@@ -90,13 +87,10 @@ udp_open(const union sockaddr_union *local, const struct udp_opts *o,
 	if (getsockname(fd, &bnd->sa, &len) < 0)
 		goto fail;
 	if (o->announce) {
-		unsigned short port = bnd->sa.sa_family == AF_INET ?
-		    bnd->v4.sin_port : bnd->v6.sin6_port;
+		unsigned short port = sa_port(bnd);
+
 		*bnd = *o->announce;
-		if (bnd->sa.sa_family == AF_INET)
-			bnd->v4.sin_port = port;
-		else
-			bnd->v6.sin6_port = port;
+		sa_set_port(bnd, port);
 	}
 	set_bufs(fd);
 	return fd;
@@ -105,13 +99,6 @@ fail:
 	close(fd);
 	errno = err;
 	return -1;
-}
-
-static int
-sa_port(const union sockaddr_union *u)
-{
-	return ntohs(u->sa.sa_family == AF_INET ? u->v4.sin_port :
-	    u->v6.sin6_port);
 }
 
 static int
@@ -150,19 +137,8 @@ dest_addr(struct assoc *a, const struct socks5_request *req,
 	struct addrinfo *res;
 	int i;
 
-	memset(dst, 0, sizeof *dst);
-	if (req->atyp == ATYP_IPV4) {
-		dst->v4.sin_family = AF_INET;
-		memcpy(&dst->v4.sin_addr, req->addr, 4);
-		dst->v4.sin_port = htons(req->port);
+	if (sa_of_request(req, dst) == 0)
 		return 0;
-	}
-	if (req->atyp == ATYP_IPV6) {
-		dst->v6.sin6_family = AF_INET6;
-		memcpy(&dst->v6.sin6_addr, req->addr, 16);
-		dst->v6.sin6_port = htons(req->port);
-		return 0;
-	}
 	/* a client sends many datagrams to the same few names */
 	for (i = 0; i < UDP_NAMES; i++)
 		if (!strcmp(a->names[i].host, req->host))
@@ -183,10 +159,7 @@ dest_addr(struct assoc *a, const struct socks5_request *req,
 	freeaddrinfo(res);
 found:
 	*dst = a->names[i].addr;
-	if (dst->sa.sa_family == AF_INET)
-		dst->v4.sin_port = htons(req->port);
-	else
-		dst->v6.sin6_port = htons(req->port);
+	sa_set_port(dst, req->port);
 	return 0;
 }
 

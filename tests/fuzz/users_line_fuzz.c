@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "users.h"
+#include "userline.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -8,7 +8,7 @@ mandir = $(prefix)/share/man
 # sockssrv.c has main(); the rest is also the library that the unit
 # tests and fuzz targets link
 SRCS = sockssrv.c $(LIB_SRCS)
-LIB_SRCS = accept.c args.c auth.c clients.c config.c handshake.c iphash.c log.c logfmt.c \
+LIB_SRCS = accept.c addr.c args.c auth.c clients.c config.c handshake.c iphash.c log.c logfmt.c \
 	once.c relay.c rules.c sblist.c server.c session.c socks4.c socks5.c systemd.c \
 	target.c thread.c udp.c userline.c users.c
 OBJS = $(SRCS:.c=.o)
@@ -107,9 +107,13 @@ $(prog)-static: $(SRCS) *.h Makefile
 	@echo "$@: $$(wc -c < $@) bytes"
 	@test $$(wc -c < $@) -lt 131072 || { echo "$@: not under 128 KiB"; rm -f $@; exit 1; }
 
+# the parsers, which tests/pure.sh holds to bytes in, a result out
+PARSERS = addr args logfmt rules socks4 socks5 userline
+
 check: $(prog)
 	mandoc -Tlint -Wwarning $(prog).1
 	for h in *.h; do $(CC) $(CPPFLAGS) -fsyntax-only -x c $$h || exit 1; done
+	sh tests/pure.sh $(PARSERS)
 
 install: $(prog)
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1

@@ -5,7 +5,7 @@
 #define LOGFMT_H
 #include <stddef.h>
 
-#include "server.h"
+#include "addr.h"
 #include "socks5.h"
 
 /* What a session line tells, filled in as the session goes, from the

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "server.h"
+#include "addr.h"
 
 struct rule {
 	int family;		/* AF_INET, AF_INET6, or AF_UNSPEC: any */

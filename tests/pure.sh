@@ -19,7 +19,8 @@ libc='memchr memcmp memcpy memmove memset strchr strcmp strcspn strlen strncmp
 strnlen strrchr strspn strstr snprintf vsnprintf inet_ntop inet_pton strtol
 strtoll strtoul strtoull gmtime_r localtime_r strftime __errno_location
 __ctype_b_loc __ctype_tolower_loc __ctype_toupper_loc tolower toupper
-isdigit isxdigit isalpha isalnum isspace __isoc99_sscanf'
+isdigit isxdigit isalpha isalnum isspace __isoc99_sscanf in6addr_any
+in6addr_loopback'
 fail=0
 
 bad() {
@@ -39,8 +40,12 @@ for name in "$@"; do
 		*) bad "$name" "includes $inc.h, which is not a parser's" ;;
 		esac
 	done
-	# writable data: b B d D (and common, small data) in nm's letters
-	data=$(nm -P "$obj" | awk '$2 ~ /^[bBdDCgGsS]$/ { print $1 }')
+	# writable data: in .data, .bss and their kin, or common; what is
+	# written only by the loader's relocations (.data.rel.ro) is const
+	data=$(nm -f sysv "$obj" | awk -F'|' '
+		{ s = $7; gsub(/ /, "", s); c = $3; gsub(/ /, "", c) }
+		c == "C" || s ~ /^\.(data|bss|tdata|tbss|sdata|sbss)/ && s !~ /^\.data\.rel\.ro/ {
+			n = $1; gsub(/ /, "", n); print n }')
 	[ -z "$data" ] || bad "$name" "writable data: $(echo $data)"
 	for sym in $(nm -P -u "$obj" | awk '{ print $1 }'); do
 		case " $(echo $libc) " in

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 
-from __main__ import case, check_bad_options, names_option, need_errno, noauth_client
+from harness import case, check_bad_options, names_option, need_errno, noauth_client
 from harness import (
     ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, MIPS_SO_ERROR, NOAUTH, REP_FAIL, REP_NOT_ALLOWED, REP_OK,
     REP_REFUSED, S4_CONNECT, skip_on_arch, tunnel,

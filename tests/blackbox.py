@@ -10,7 +10,6 @@ The contract tested is the microsocks spec (issue 2, plus SOCKS4/4a and BIND fro
 every case says what it checks.
 """
 
-import errno
 import os
 import re
 import shutil
@@ -32,43 +31,12 @@ from harness import (  # noqa: E402
     check, closed_port, connect_errno, connect_request, connect_to, defer, describe_status, duplex,
     error_reply, free_port, greeting,
     hexs, is_readable, need_isolation, recv_exact, recv_until_eof, reserve_port, run_cleanups,
-    run_microsocks, run_microsocks_all, socks4_request, tunnel, wait_eof)
-
-USER, PASSWORD = 'alice', 'Pa55-w0rd-xyzzy'
-WRONG_PASSWORD = 'Wr0ng-pa55-plugh'
-
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def auth_server(*args, **kw):
-    return Server('-u', USER, '-P', PASSWORD, *args, **kw)
+    run_microsocks, socks4_request, tunnel, wait_eof,
+    CASES, PASSWORD, USER, WRONG_PASSWORD, auth_server, case, check_bad_options, expect_closed_between,
+    expect_connect_error, need_errno, noauth_client, open_fds, wait_fds_down_to, wait_refused)
 
 
 # ================================================================ reply codes
-
-def noauth_client(server):
-    """A client past the no-auth greeting."""
-    c = SocksClient(server.address)
-    check(c.greet(NOAUTH) == NOAUTH, 'no-auth not accepted')
-    return c
-
-
-def expect_connect_error(server, host, port, rep, what=None):
-    c = noauth_client(server)
-    c.send(connect_request(host, port))
-    c.expect_error(rep, what or f'CONNECT {host}:{port}')
-
-
-def need_errno(host, expected):
-    got = connect_errno(host)
-    if got != expected:
-        raise Skip(f'precondition: direct connect to {host} gave {got}, expected {expected}')
-
 
 @case
 def reply_refused():
@@ -493,12 +461,6 @@ def concurrent_clients():
 
 # ================================================================ timeouts
 
-def expect_closed_between(sock, start, low, high, what):
-    wait_eof(sock, timeout=max(0.0, start + high - time.monotonic()))
-    elapsed = time.monotonic() - start
-    check(elapsed >= low, f'{what}: closed after only {elapsed:.2f}s')
-
-
 @case
 def handshake_timeout_silent():
     """--handshake-timeout 1: a silent client is dropped after ~1 s while another client is served
@@ -766,18 +728,6 @@ def check_bind_relay(c, peer, client_first=False):
     wait_eof(first)
 
 
-def wait_refused(address, what):
-    """Poll until connecting to address is refused (its listener is gone), within T.IO."""
-    deadline = time.monotonic() + T.IO
-    while True:
-        got = connect_errno(address[0], address[1])
-        if got == errno.ECONNREFUSED:
-            return
-        check(time.monotonic() < deadline, f'{what}: {address[0]}:{address[1]} still accepts connections '
-                                           f'(last connect: {got})')
-        time.sleep(T.POLL)
-
-
 @case
 def bind_socks5():
     """BIND 127.0.0.1:0 -> 05 00 naming a listening 127.0.0.1:PORT (the client connection's local
@@ -992,21 +942,6 @@ def bind_large_transfer():
     check(down == p_sent, f'peer -> client: peer sent {p_sent}, client received {down}')
 
 
-def open_fds(server):
-    return sorted(os.listdir(f'/proc/{server.pid}/fd'), key=int)
-
-
-def wait_fds_down_to(server, expected):
-    """Wait (within T.IO) until the server holds no more fds than the list expected."""
-    deadline = time.monotonic() + T.IO
-    while True:
-        now = open_fds(server)
-        if len(now) <= len(expected):
-            return
-        check(time.monotonic() < deadline, f'server holds fds {now}, expected no more than {expected}')
-        time.sleep(T.POLL)
-
-
 @case
 def bind_no_fd_leak():
     """After BINDs that succeed, time out, or whose client leaves, the server's open fds come back
@@ -1112,35 +1047,6 @@ BAD_OPTIONS_ISOLATED = [
     (['-b', 'nosuchhost.invalid'], '-b'), (['-i', 'nosuchhost.invalid'], '-i'),
     (['-u', USER, '-P', PASSWORD, '-w', 'nosuchhost.invalid'], '-w'),
 ]
-
-
-def names_option(stderr, options):
-    """Does a "microsocks: <option...>: ..." line name one of options?"""
-    for line in stderr.splitlines():
-        m = re.match(r'microsocks: (.*?): ', line)
-        if m and any(re.search(r'(?<![\w-])' + re.escape(o) + r'(?![\w-])', m.group(1)) for o in options):
-            return True
-    return False
-
-
-def check_bad_options(bad):
-    """Each (args, option(s)) in bad: exit 1, a "microsocks: <option>: ..." line, the usage."""
-    # never listen on the default 0.0.0.0:1080 if a bad option were accepted
-    runs = [(['-i', '127.0.0.1'] if '-i' not in args else [])
-            + (['-p', '0'] if '-p' not in args else []) + args for args, _ in bad]
-    problems = []
-    for (args, options), p in zip(bad, run_microsocks_all(runs)):
-        options = (options,) if isinstance(options, str) else options
-        shown = ' '.join(repr(a) if len(a) < 20 else repr(a[:5] + '...') for a in args)
-        if isinstance(p, Fail):
-            problems.append(f'[{shown}] {p}')
-        elif p.returncode != 1:
-            problems.append(f'[{shown}] exit {p.returncode}')
-        elif not names_option(p.err, options):
-            problems.append(f'[{shown}] no "microsocks: {options[0]}: ..." line: {p.err[:80]!r}')
-        elif 'usage' not in p.err.lower():
-            problems.append(f'[{shown}] no usage on stderr')
-    check(not problems, '; '.join(problems))
 
 
 @case

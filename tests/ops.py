@@ -21,8 +21,8 @@ import tempfile
 import time
 
 import harness
-from __main__ import (PASSWORD, USER, WRONG_PASSWORD, auth_server, case, check_bad_options,
-                      noauth_client, wait_refused)
+from harness import (PASSWORD, USER, WRONG_PASSWORD, auth_server, case, check_bad_options,
+                     noauth_client, wait_refused)
 from harness import (
     BIND, EMULATOR, ISOLATED, LISTEN_RE, MIPS_SO_ERROR, SERVER_BINARY, STAMP, skip_on_arch, MICROSOCKS, NO_ACCEPTABLE, NOAUTH, REP_CMD, REP_HOST_UNREACH, REP_OK, REP_REFUSED,
     USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, check, closed_port,

@@ -11,9 +11,9 @@ import queue
 import re
 import socket
 
-from __main__ import (PASSWORD, USER, auth_server, bind_first, bind_peer, case, check_bad_options,
-                      check_bind_relay, check_bnd, check_granted4, expect_connect_error, expect_rejected4,
-                      noauth_client, socks4_tunnel, tunnel)
+from __main__ import bind_first, bind_peer, check_bind_relay, check_bnd, check_granted4, expect_rejected4, socks4_tunnel
+from harness import (PASSWORD, USER, auth_server, case, check_bad_options, expect_connect_error, noauth_client,
+                     tunnel)
 from harness import (
     ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, ISOLATED, NO_ACCEPTABLE, NOAUTH, REP_NOT_ALLOWED, REP_OK,
     S4_BIND, S4_CONNECT, Fail, Server, Skip, SocksClient, Target, check, connect_request, greeting,

@@ -10,7 +10,7 @@ import re
 import socket
 import time
 
-from __main__ import PASSWORD, USER, auth_server, case, open_fds, wait_fds_down_to
+from harness import PASSWORD, USER, auth_server, case, open_fds, wait_fds_down_to
 from ops import temp_dir, write_file
 from harness import (
     CONNECT, NO_ACCEPTABLE, NOAUTH, REP_OK, USERPASS, Closed, Fail, Server, SocksClient, T, Target,

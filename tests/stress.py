@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 
-from __main__ import PASSWORD, USER, case
+from harness import PASSWORD, USER, case
 from ops import is_dynamic
 from harness import (
     NOAUTH, REP_FAIL, REP_OK, REP_TTL, SERVER_BINARY, USERPASS, Fail, Server, Skip, SocksClient, T, Target,

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 
-from __main__ import PASSWORD, USER, case
+from harness import PASSWORD, USER, case
 from harness import (
     ISOLATED, MICROSOCKS, STAMP, NOAUTH, NO_ACCEPTABLE, REP_OK, ROOT, Fail, Server, Skip, SocksClient, T,
     Target, check, connect_errno, defer, describe_status, free_port, hexs, need_isolation,

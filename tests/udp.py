@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 
-from __main__ import PASSWORD, USER, auth_server, case, check_bad_options, noauth_client
+from harness import PASSWORD, USER, auth_server, case, check_bad_options, noauth_client
 from harness import (
     ATYP_DOMAIN, ATYP_V4, ATYP_V6, ISOLATED, NO_ACCEPTABLE, NOAUTH, REP_FAIL, REP_OK, UDP_ASSOCIATE,
     USERPASS, Fail, Server, Skip, SocksClient, T, check, connect_request, defer, encode_address,

@@ -1,10 +1,11 @@
-"""Harness for the microsocks black-box tests (see tests/blackbox.py).
+"""Harness for the microsocks black-box tests (run by tests/runner.py).
 
 Everything here talks to the real binary over real loopback sockets:
   Server        runs microsocks on port 0, finds its port from the log, checks it on stop
   Target        a threaded TCP listener running a handler per connection (echo, ...)
   SocksClient   a raw SOCKS5 (and SOCKS4) client with recv-exactly-with-deadline
   connect_to    a plain TCP socket (the peer of a BIND)
+  case, CASES   the registry the case modules fill, and helpers more than one case module uses
 Every wait is bounded by one of the timeouts in class T.
 """
 

@@ -2,8 +2,8 @@
 denied address), BIND listeners that outlive their purpose, work that goes on after the client
 left, forged session-log fields and credentials that are empty or useless.
 
-Imported by tests/blackbox.py after tests/security.py; the cases register with blackbox's @case
-(blackbox.py runs as __main__); `sh tests/run attack` selects them.
+Imported by tests/runner.py after tests/security.py; the cases register with harness's @case;
+`sh tests/run attack` selects them.
 Each case collects every spelling or variant that got through before failing, so that one run
 shows them all. What must NOT happen (a connection, a datagram) is watched for a bounded quiet time.
 """
@@ -16,13 +16,12 @@ import socket
 import subprocess
 import time
 
-from __main__ import case, check_bad_options, names_option, need_errno, noauth_client
 from harness import (
-    ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, MIPS_SO_ERROR, NOAUTH, REP_FAIL, REP_NOT_ALLOWED, REP_OK,
-    REP_REFUSED, S4_CONNECT, skip_on_arch, tunnel,
-    S4_REJECTED, USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, auth_request, check,
-    connect_errno, connect_request, describe_status, greeting, hexs, need_isolation, run_microsocks_all,
-    sanitizer_report, socks4_request)
+    ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, MIPS_SO_ERROR, NOAUTH, REP_FAIL, REP_NOT_ALLOWED,
+    REP_OK, REP_REFUSED, S4_CONNECT, skip_on_arch, tunnel, S4_REJECTED, USERPASS, Closed, Fail, Server,
+    Skip, SocksClient, T, Target, auth_request, check, connect_errno, connect_request, describe_status,
+    greeting, hexs, need_isolation, run_microsocks_all, sanitizer_report, socks4_request, case,
+    check_bad_options, names_option, need_errno, noauth_client)
 from ops import show, temp_dir, try_admit, wait_count, write_file
 from udp import QUIET, Association, UdpEcho
 

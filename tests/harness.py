@@ -1,13 +1,15 @@
-"""Harness for the microsocks black-box tests (see tests/blackbox.py).
+"""Harness for the microsocks black-box tests (run by tests/runner.py).
 
 Everything here talks to the real binary over real loopback sockets:
   Server        runs microsocks on port 0, finds its port from the log, checks it on stop
   Target        a threaded TCP listener running a handler per connection (echo, ...)
   SocksClient   a raw SOCKS5 (and SOCKS4) client with recv-exactly-with-deadline
   connect_to    a plain TCP socket (the peer of a BIND)
+  case, CASES   the registry the case modules fill, and helpers more than one case module uses
 Every wait is bounded by one of the timeouts in class T.
 """
 
+import errno
 import hashlib
 import ipaddress
 import os
@@ -739,3 +741,106 @@ def tunnel(server, host, port, user=None, password=None, source=None):
     r = c.request(host, port)
     check(r.rep == REP_OK, f'CONNECT {host}:{port}: reply {r.rep:#04x}')
     return c, r
+
+
+# ---------------------------------------------------------------- the case registry
+
+# Every black-box case is a function registered with @case, in import order; tests/runner.py
+# imports the case modules and runs CASES (or those selected by name).
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+# ---------------------------------------------------------------- helpers of several case files
+
+USER, PASSWORD = 'alice', 'Pa55-w0rd-xyzzy'
+WRONG_PASSWORD = 'Wr0ng-pa55-plugh'
+
+
+def auth_server(*args, **kw):
+    return Server('-u', USER, '-P', PASSWORD, *args, **kw)
+
+
+def noauth_client(server):
+    """A client past the no-auth greeting."""
+    c = SocksClient(server.address)
+    check(c.greet(NOAUTH) == NOAUTH, 'no-auth not accepted')
+    return c
+
+
+def expect_connect_error(server, host, port, rep, what=None):
+    c = noauth_client(server)
+    c.send(connect_request(host, port))
+    c.expect_error(rep, what or f'CONNECT {host}:{port}')
+
+
+def need_errno(host, expected):
+    got = connect_errno(host)
+    if got != expected:
+        raise Skip(f'precondition: direct connect to {host} gave {got}, expected {expected}')
+
+
+def expect_closed_between(sock, start, low, high, what):
+    wait_eof(sock, timeout=max(0.0, start + high - time.monotonic()))
+    elapsed = time.monotonic() - start
+    check(elapsed >= low, f'{what}: closed after only {elapsed:.2f}s')
+
+
+def wait_refused(address, what):
+    """Poll until connecting to address is refused (its listener is gone), within T.IO."""
+    deadline = time.monotonic() + T.IO
+    while True:
+        got = connect_errno(address[0], address[1])
+        if got == errno.ECONNREFUSED:
+            return
+        check(time.monotonic() < deadline, f'{what}: {address[0]}:{address[1]} still accepts connections '
+                                           f'(last connect: {got})')
+        time.sleep(T.POLL)
+
+
+def open_fds(server):
+    return sorted(os.listdir(f'/proc/{server.pid}/fd'), key=int)
+
+
+def wait_fds_down_to(server, expected):
+    """Wait (within T.IO) until the server holds no more fds than the list expected."""
+    deadline = time.monotonic() + T.IO
+    while True:
+        now = open_fds(server)
+        if len(now) <= len(expected):
+            return
+        check(time.monotonic() < deadline, f'server holds fds {now}, expected no more than {expected}')
+        time.sleep(T.POLL)
+
+
+def names_option(stderr, options):
+    """Does a "microsocks: <option...>: ..." line name one of options?"""
+    for line in stderr.splitlines():
+        m = re.match(r'microsocks: (.*?): ', line)
+        if m and any(re.search(r'(?<![\w-])' + re.escape(o) + r'(?![\w-])', m.group(1)) for o in options):
+            return True
+    return False
+
+
+def check_bad_options(bad):
+    """Each (args, option(s)) in bad: exit 1, a "microsocks: <option>: ..." line, the usage."""
+    # never listen on the default 0.0.0.0:1080 if a bad option were accepted
+    runs = [(['-i', '127.0.0.1'] if '-i' not in args else [])
+            + (['-p', '0'] if '-p' not in args else []) + args for args, _ in bad]
+    problems = []
+    for (args, options), p in zip(bad, run_microsocks_all(runs)):
+        options = (options,) if isinstance(options, str) else options
+        shown = ' '.join(repr(a) if len(a) < 20 else repr(a[:5] + '...') for a in args)
+        if isinstance(p, Fail):
+            problems.append(f'[{shown}] {p}')
+        elif p.returncode != 1:
+            problems.append(f'[{shown}] exit {p.returncode}')
+        elif not names_option(p.err, options):
+            problems.append(f'[{shown}] no "microsocks: {options[0]}: ..." line: {p.err[:80]!r}')
+        elif 'usage' not in p.err.lower():
+            problems.append(f'[{shown}] no usage on stderr')
+    check(not problems, '; '.join(problems))

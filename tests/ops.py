@@ -1,8 +1,8 @@
 """Black-box cases for running microsocks in production (spec: issue 5, sections Listeners, Limits,
 Outgoing interface, Users, Session log line, Syslog, Statistics, Life cycle: SIGTERM/SIGINT).
 
-Imported by tests/blackbox.py after tests/rules.py; the cases register with blackbox's @case
-(blackbox.py runs as __main__); `sh tests/run ops` selects them all, `sh tests/run ops_users` a group.
+Imported by tests/runner.py after tests/rules.py; the cases register with harness's @case;
+`sh tests/run ops` selects them all, `sh tests/run ops_users` a group.
 Session log lines are found by the client's own address (127.0.0.1:PORT), which is unique in a case.
 Waits for time to pass (auth-once expiry, drain grace) are paced loops bounded by deadlines.
 """
@@ -21,14 +21,13 @@ import tempfile
 import time
 
 import harness
-from __main__ import (PASSWORD, USER, WRONG_PASSWORD, auth_server, case, check_bad_options,
-                      noauth_client, wait_refused)
 from harness import (
-    BIND, EMULATOR, ISOLATED, LISTEN_RE, MIPS_SO_ERROR, SERVER_BINARY, STAMP, skip_on_arch, MICROSOCKS, NO_ACCEPTABLE, NOAUTH, REP_CMD, REP_HOST_UNREACH, REP_OK, REP_REFUSED,
-    USERPASS, Closed, Fail, Server, Skip, SocksClient, T, Target, check, closed_port,
-    connect_errno, connect_request, connect_to, defer, describe_status, duplex, free_port, hexs,
-    is_readable, need_isolation, recv_exact, recv_until_eof, run_microsocks, run_microsocks_all,
-    sanitizer_report, tunnel, wait_eof)
+    BIND, EMULATOR, ISOLATED, LISTEN_RE, MIPS_SO_ERROR, SERVER_BINARY, STAMP, skip_on_arch, MICROSOCKS,
+    NO_ACCEPTABLE, NOAUTH, REP_CMD, REP_HOST_UNREACH, REP_OK, REP_REFUSED, USERPASS, Closed, Fail,
+    Server, Skip, SocksClient, T, Target, check, closed_port, connect_errno, connect_request,
+    connect_to, defer, describe_status, duplex, free_port, hexs, is_readable, need_isolation,
+    recv_exact, recv_until_eof, run_microsocks, run_microsocks_all, sanitizer_report, tunnel, wait_eof,
+    PASSWORD, USER, WRONG_PASSWORD, auth_server, case, check_bad_options, noauth_client, wait_refused)
 from udp import Association, UdpEcho
 
 # the spec's SHA-crypt test vector, and the same password under other schemes (system libcrypt)

@@ -1,8 +1,8 @@
 """Black-box cases for the access rules (spec: "Issue 5 (part): access rules"): CIDR ranges in -w,
 --allow (which clients are served at all) and --deny (which destinations are never connected to).
 
-Imported by tests/blackbox.py after tests/udp.py; the cases register with blackbox's @case
-(blackbox.py runs as __main__) and run after the UDP cases; `sh tests/run rules` selects them.
+Imported by tests/runner.py after tests/udp.py; the cases register with harness's @case and
+run after the UDP cases; `sh tests/run rules` selects them.
 A connection or datagram that must NOT reach a target is checked by watching for QUIET seconds
 (as in tests/udp.py) that the target accepts or receives nothing.
 """
@@ -11,13 +11,14 @@ import queue
 import re
 import socket
 
-from __main__ import (PASSWORD, USER, auth_server, bind_first, bind_peer, case, check_bad_options,
-                      check_bind_relay, check_bnd, check_granted4, expect_connect_error, expect_rejected4,
-                      noauth_client, socks4_tunnel, tunnel)
 from harness import (
     ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, ISOLATED, NO_ACCEPTABLE, NOAUTH, REP_NOT_ALLOWED, REP_OK,
     S4_BIND, S4_CONNECT, Fail, Server, Skip, SocksClient, Target, check, connect_request, greeting,
-    hexs, need_isolation, socks4_request)
+    hexs, need_isolation, socks4_request, PASSWORD, USER, auth_server, case, check_bad_options,
+    expect_connect_error, noauth_client, tunnel)
+from bind import bind_first, bind_peer, check_bind_relay
+from connect import check_bnd
+from socks4 import check_granted4, expect_rejected4, socks4_tunnel
 from udp import QUIET, Association, UdpEcho
 
 # a client that sends nothing must be turned away long before this handshake timeout

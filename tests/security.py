@@ -1,7 +1,7 @@
 """Black-box cases for the claims of SECURITY (the threat model): what a client that has not
 authenticated can make the server do, and what it cannot.
 
-Imported by tests/blackbox.py; the cases register with blackbox's @case; `sh tests/run security`
+Imported by tests/runner.py; the cases register with harness's @case; `sh tests/run security`
 selects them. The other claims of SECURITY are checked by the cases it names.
 """
 
@@ -10,11 +10,11 @@ import re
 import socket
 import time
 
-from __main__ import PASSWORD, USER, auth_server, case, open_fds, wait_fds_down_to
 from ops import temp_dir, write_file
 from harness import (
     CONNECT, NO_ACCEPTABLE, NOAUTH, REP_OK, USERPASS, Closed, Fail, Server, SocksClient, T, Target,
-    check, connect_request, greeting, is_readable, socks4_request, tunnel)
+    check, connect_request, greeting, is_readable, socks4_request, tunnel, PASSWORD, USER, auth_server,
+    case, open_fds, wait_fds_down_to)
 
 # the server keeps at most this much of a handshake (HS_BUFSIZE in sockssrv.c)
 HANDSHAKE_MAX = 1536

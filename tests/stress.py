@@ -1,6 +1,6 @@
 """Fault and load cases for microsocks (`make stress`; not part of `make test`).
 
-Imported by tests/blackbox.py only when MS_STRESS=1; the cases register with blackbox's @case and
+Imported by tests/runner.py only when MS_STRESS=1; the cases register with harness's @case and
 are all named stress_*, so `make stress` runs `MS_STRESS=1 sh tests/run stress`.
 
 Every case ends with the same checks (finish()): the server is alive, a fresh client gets a
@@ -31,12 +31,11 @@ import tempfile
 import threading
 import time
 
-from __main__ import PASSWORD, USER, case
 from ops import is_dynamic
 from harness import (
-    NOAUTH, REP_FAIL, REP_OK, REP_TTL, SERVER_BINARY, USERPASS, Fail, Server, Skip, SocksClient, T, Target,
-    auth_request, check, closed_port, connect_request, defer, error_reply, greeting, hexs,
-    is_readable, need_isolation, recv_exact, socks4_request, tunnel)
+    NOAUTH, REP_FAIL, REP_OK, REP_TTL, SERVER_BINARY, USERPASS, Fail, Server, Skip, SocksClient, T,
+    Target, auth_request, check, closed_port, connect_request, defer, error_reply, greeting, hexs,
+    is_readable, need_isolation, recv_exact, socks4_request, tunnel, PASSWORD, USER, case)
 
 SOAK_SECONDS = float(os.environ.get('MS_STRESS_SOAK', '60'))
 SOAK_TUNNELS = int(os.environ.get('MS_STRESS_TUNNELS', '1000'))

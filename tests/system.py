@@ -1,8 +1,8 @@
 """Black-box cases for running under systemd and for a real browser (spec issue 5: "Life cycle" --
 socket activation, readiness, the unit files, `make install` -- and "Chromium (auth-once story)").
 
-Imported by tests/blackbox.py after tests/rules.py; the cases register with blackbox's @case
-(blackbox.py runs as __main__); `sh tests/run system` selects them.
+Imported by tests/runner.py after tests/ops.py; the cases register with harness's @case;
+`sh tests/run system` selects them.
 
   socket activation  systemd-socket-activate -l ADDR:PORT binds the sockets, waits for the first
                      connection and then execs microsocks in the same process with LISTEN_PID,
@@ -32,11 +32,10 @@ import threading
 import time
 import uuid
 
-from __main__ import PASSWORD, USER, case
 from harness import (
-    ISOLATED, MICROSOCKS, STAMP, NOAUTH, NO_ACCEPTABLE, REP_OK, ROOT, Fail, Server, Skip, SocksClient, T,
-    Target, check, connect_errno, defer, describe_status, free_port, hexs, need_isolation,
-    sanitizer_report)
+    ISOLATED, MICROSOCKS, STAMP, NOAUTH, NO_ACCEPTABLE, REP_OK, ROOT, Fail, Server, Skip, SocksClient,
+    T, Target, check, connect_errno, defer, describe_status, free_port, hexs, need_isolation,
+    sanitizer_report, PASSWORD, USER, case)
 
 CHROMIUM_RUN = 60 * T.SCALE     # one chromium --dump-dom run, start-up included
 ENV_SCRUBBED = ('LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET')

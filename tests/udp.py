@@ -1,7 +1,7 @@
 """Black-box cases for UDP ASSOCIATE (spec: "Issue 4: UDP ASSOCIATE", RFC 1928 section 7).
 
-Imported by tests/blackbox.py once its cases are defined; the cases register with blackbox's
-@case (blackbox.py runs as __main__) and run after the TCP cases; `sh tests/run udp` selects them.
+Imported by tests/runner.py after the TCP case modules; the cases register with harness's @case
+and run after the TCP cases; `sh tests/run udp` selects them.
   UdpEcho       a UDP socket echoing every datagram to its sender, recording what it received
   Association   a UDP ASSOCIATE: the control connection, its reply and the client's UDP socket
 A datagram that must NOT be relayed is checked by watching for QUIET seconds that nothing
@@ -17,11 +17,11 @@ import struct
 import threading
 import time
 
-from __main__ import PASSWORD, USER, auth_server, case, check_bad_options, noauth_client
 from harness import (
     ATYP_DOMAIN, ATYP_V4, ATYP_V6, ISOLATED, NO_ACCEPTABLE, NOAUTH, REP_FAIL, REP_OK, UDP_ASSOCIATE,
     USERPASS, Fail, Server, Skip, SocksClient, T, check, connect_request, defer, encode_address,
-    family_of, greeting, hexs, is_readable, need_isolation)
+    family_of, greeting, hexs, is_readable, need_isolation, PASSWORD, USER, auth_server, case,
+    check_bad_options, noauth_client)
 
 QUIET = 0.5 * T.SCALE          # how long "no datagram arrives" is watched
 UDP_MAX = 65507                # largest UDP payload over IPv4

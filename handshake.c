@@ -383,14 +383,12 @@ int
 handshake(struct session *s, const char **why)
 {
 	struct socks5_request req;
-	struct conn c;
+	struct conn c = {
+		.fd = s->c.fd, .s = s,
+		.deadline = now_ms() + config.handshake_ms,
+	};
 	int fd = -1;
 
-	c.fd = s->c.fd;
-	c.s = s;
-	c.deadline = now_ms() + config.handshake_ms;
-	c.sent = 0;
-	c.len = 0;
 	if ((*why = conn_fill(&c)))
 		goto out;
 	/* the first byte tells the protocol */

@@ -110,6 +110,18 @@ def bind_ipv6():
 
 
 @case
+def bind_mapped_peer():
+    """BIND ATYP 4 ::ffff:127.0.0.1 is BIND 127.0.0.1: for a client on 127.0.0.1 an IPv4 listener
+    on 127.0.0.1 (it was 05 08: no IPv6 address to listen on), and the peer from 127.0.0.1 gets
+    through."""
+    c = noauth_client(Server(listen='127.0.0.1'))
+    r = bind_first(c, '::ffff:127.0.0.1', atyp=ATYP_V6)
+    check_listening(r, ATYP_V4, '127.0.0.1', 'BIND ::ffff:127.0.0.1 via a server on 127.0.0.1')
+    peer = bind_peer(c, ('127.0.0.1', r.port), '127.0.0.1', ATYP_V4)
+    check_bind_relay(c, peer)
+
+
+@case
 def bind_domain():
     """BIND v6only.test -> IPv6 listener, a peer from ::1 works; BIND v4only.test -> IPv4 listener,
     a peer from 127.0.0.1 works (the family of the name's first address); each from a client that

@@ -144,18 +144,6 @@ add_ip(struct line *l, const union sockaddr_union *u)
 		add(l, "%s", s);
 }
 
-static unsigned
-port_of(const union sockaddr_union *u)
-{
-	switch (u->sa.sa_family) {
-	case AF_INET:
-		return ntohs(u->v4.sin_port);
-	case AF_INET6:
-		return ntohs(u->v6.sin6_port);
-	}
-	return 0;
-}
-
 /* ADDR:PORT as sa_str() writes it; "-" for none */
 static void
 add_addr(struct line *l, const union sockaddr_union *u)
@@ -190,20 +178,6 @@ add_dst(struct line *l, const struct socks5_request *d, int port)
 	}
 	if (port)
 		add(l, ":%u", d->port);
-}
-
-static const char *
-cmd_str(int cmd)
-{
-	switch (cmd) {
-	case CMD_CONNECT:
-		return "CONNECT";
-	case CMD_BIND:
-		return "BIND";
-	case CMD_UDP_ASSOCIATE:
-		return "UDP";
-	}
-	return "-";
 }
 
 static int
@@ -271,7 +245,7 @@ logfmt(char *buf, size_t size, const char *fmt,
 		case 'z': add_offset(&l, &tm, 0); break;
 		case 't': add(&l, "%lld", r->end_ms / 1000); break;
 		case 'C': add_ip(&l, &r->client); break;
-		case 'c': add(&l, "%u", port_of(&r->client)); break;
+		case 'c': add(&l, "%u", sa_port(&r->client)); break;
 		case 'a': add_addr(&l, &r->client); break;
 		case 'U':
 			if (r->user)
@@ -279,14 +253,16 @@ logfmt(char *buf, size_t size, const char *fmt,
 			else
 				add(&l, "-");
 			break;
-		case 'N': add(&l, "%s", cmd_str(r->cmd)); break;
+		case 'N': add(&l, "%s", socks5_cmd_str(r->cmd) ?
+			    socks5_cmd_str(r->cmd) : "-");
+			break;
 		case 'n': add_dst(&l, &r->dst, 0); break;
 		case 'q':
 			add(&l, "%u", has_dst(&r->dst) ? r->dst.port : 0);
 			break;
 		case 'h': add_dst(&l, &r->dst, 1); break;
 		case 'R': add_ip(&l, &r->peer); break;
-		case 'r': add(&l, "%u", port_of(&r->peer)); break;
+		case 'r': add(&l, "%u", sa_port(&r->peer)); break;
 		case 'A': add_addr(&l, &r->peer); break;
 		case 'e': add_ip(&l, &r->bound); break;
 		case 'p': add(&l, "%u", r->listen_port); break;

@@ -120,7 +120,7 @@ install: $(prog)
 	install -m 755 $(prog) $(DESTDIR)$(bindir)/$(prog)
 	install -m 644 $(prog).1 $(DESTDIR)$(mandir)/man1/$(prog).1
 	install -d $(DESTDIR)$(prefix)/lib/systemd/system
-	for u in $(prog).service $(prog).socket; do \
+	for u in $(prog).service $(prog).socket $(prog)@.service; do \
 		sed 's|@bindir@|$(bindir)|g' $$u > $(DESTDIR)$(prefix)/lib/systemd/system/$$u && \
 		chmod 644 $(DESTDIR)$(prefix)/lib/systemd/system/$$u || exit 1; \
 	done
@@ -128,7 +128,8 @@ install: $(prog)
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/$(prog) $(DESTDIR)$(mandir)/man1/$(prog).1
 	rm -f $(DESTDIR)$(prefix)/lib/systemd/system/$(prog).service \
-		$(DESTDIR)$(prefix)/lib/systemd/system/$(prog).socket
+		$(DESTDIR)$(prefix)/lib/systemd/system/$(prog).socket \
+		$(DESTDIR)$(prefix)/lib/systemd/system/$(prog)@.service
 
 clean:
 	rm -f $(prog) $(prog)-static $(OBJS) $(SRCS:.c=.d) $(LIB) $(UNIT_TESTS) $(FUZZ_BINS)

@@ -95,7 +95,7 @@ listen_on(const char *host, long port)
 		config_usage_fail("-i", "cannot resolve '%s': %s", host,
 		    gai_strerror(err));
 	for (ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = server_listen(ai);
+		fd = server_listen(ai, config.reuseport);
 	err = errno;
 	freeaddrinfo(res);
 	if (fd < 0) {

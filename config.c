@@ -55,7 +55,7 @@ static const char usage_text[] =
 "  --connect-timeout secs (10)  --connect-tries n (8)\n"
 "  --halfclose-timeout secs (60)\n"
 "  --bind-timeout secs (60)  --log-format fmt  --log-time utc|local\n"
-"  --syslog  --grace secs (10)\n";
+"  --syslog  --grace secs (10)  --reuseport\n";
 
 /* the message for a mistake at start, on stderr, and the usage when
  * asked: before logging is set up, and without stdio's stream */
@@ -278,6 +278,7 @@ enum {
 	OPT_LOG_TIME,
 	OPT_SYSLOG,
 	OPT_GRACE,
+	OPT_REUSEPORT,
 };
 
 static const struct option long_options[] = {
@@ -301,6 +302,7 @@ static const struct option long_options[] = {
 	{ "log-time", required_argument, NULL, OPT_LOG_TIME },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
 	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -470,6 +472,9 @@ read_option(int c, char *arg, sblist **w, const char **b, int *pass_given)
 		break;
 	case OPT_SYSLOG:
 		config.syslog = 1;
+		break;
+	case OPT_REUSEPORT:
+		config.reuseport = 1;
 		break;
 	case OPT_GRACE:
 		config.grace_ms = (int)parse_num("--grace", arg, 0, 2000000) *

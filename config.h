@@ -53,6 +53,7 @@ struct config {
 	struct config_listen listen[CONFIG_MAX_LISTEN];
 	int nlisten;
 	long port;			/* -p */
+	int reuseport;			/* --reuseport */
 };
 
 /* the program's options, set by config_read() */

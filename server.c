@@ -27,7 +27,7 @@ server_resolve(const char *host, unsigned short port, int flags,
 }
 
 int
-server_listen(const struct addrinfo *ai)
+server_listen(const struct addrinfo *ai, int reuseport)
 {
 	int fd, one = 1, saved;
 
@@ -40,6 +40,8 @@ server_listen(const struct addrinfo *ai)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	/* restart at once on the port that TIME_WAIT tunnels still hold */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof one) < 0) ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 	    listen(fd, SERVER_BACKLOG) < 0) {
 		saved = errno;

@@ -20,9 +20,11 @@ int server_resolve(const char *host, unsigned short port, int flags,
 #define SERVER_BACKLOG 4096
 #endif
 
-/* a non-blocking listening socket on ai; returns the fd, or -1 with
- * errno set */
-int server_listen(const struct addrinfo *ai);
+/* A non-blocking listening socket on ai; with reuseport, one that shares
+ * its address and port with those of other processes of the same user
+ * that set it too (SO_REUSEPORT), the kernel spreading new connections
+ * over them. Returns the fd, or -1 with errno set. */
+int server_listen(const struct addrinfo *ai, int reuseport);
 
 /* Connects to dst from bindaddr (when not NULL and of dst's family),
  * through the interface dev (when not NULL), waiting at most timeout_ms,

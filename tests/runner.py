@@ -40,6 +40,7 @@ CASE_MODULES = [
     'system',               # socket activation, readiness, unit files, chromium
     'security',             # the claims of SECURITY
     'attack',               # ways around --deny, BIND, the log, credentials
+    'scaleout',             # several instances: --reuseport, the PROXY protocol behind HAProxy
     'fuzz.handshake_fuzz',  # the stateful handshake fuzz, fuzz_*
 ]
 # fault and load cases, for `make stress` (MS_STRESS=1) only

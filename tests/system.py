@@ -44,7 +44,7 @@ PROXY_ENV = ('http_proxy', 'https_proxy', 'all_proxy', 'no_proxy', 'HTTP_PROXY',
 # the listening lines of microsocks itself (systemd-socket-activate writes "Listening on ..." too)
 OWN_LISTEN_RE = re.compile('^' + STAMP + r'microsocks: listening on (\S+)$')
 UNIT_DIR = 'lib/systemd/system'
-UNITS = ('microsocks.service', 'microsocks.socket')
+UNITS = ('microsocks.service', 'microsocks.socket', 'microsocks@.service')
 
 
 # ================================================================ helpers
@@ -407,7 +407,8 @@ def check_installed_units(root, prefix, bindir):
 
 @case
 def system_units_install():
-    """make install DESTDIR=D prefix=/opt/ms puts microsocks.service and microsocks.socket into
+    """make install DESTDIR=D prefix=/opt/ms puts microsocks.service, microsocks.socket and the
+    template microsocks@.service (ExecStart with --reuseport, one User= for all instances) into
     D/opt/ms/lib/systemd/system (mode 644, no @bindir@ left) with ExecStart=/opt/ms/bin/microsocks;
     bindir=/usr/sbin gives ExecStart=/usr/sbin/microsocks; make uninstall removes the units; the
     service is Type=notify with the sandbox settings, the socket listens on 127.0.0.1:1080."""
@@ -425,6 +426,15 @@ def system_units_install():
         check(got == [value], f'microsocks.service: {key}={got}, expected {value}')
     listen = unit_values(unit_lines(os.path.join(unitdir, 'microsocks.socket')), 'ListenStream')
     check(listen == ['127.0.0.1:1080'], f'microsocks.socket: ListenStream={listen}, expected 127.0.0.1:1080')
+    # the instances of the template share their port: --reuseport, and one user for all
+    template = unit_lines(os.path.join(unitdir, 'microsocks@.service'))
+    start = unit_values(template, 'ExecStart')
+    check(len(start) == 1 and start[0].split()[:2] == ['/opt/ms/bin/microsocks', '--reuseport'],
+          f'microsocks@.service: ExecStart={start}, expected /opt/ms/bin/microsocks --reuseport ...')
+    for key, value in (('Type', 'notify'), ('DynamicUser', 'yes'), ('User', 'microsocks')):
+        got = unit_values(template, key)
+        check(got == [value], f'microsocks@.service: {key}={got}, expected {value}')
+    check(not unit_values(template, 'Requires'), 'microsocks@.service requires a socket unit')
     dest2 = temp_dir('ms-install-dest-')
     make_install(src, 'install', f'DESTDIR={dest2}', 'prefix=/usr', 'bindir=/usr/sbin')
     check_installed_units(dest2, '/usr', '/usr/sbin')

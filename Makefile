@@ -9,7 +9,7 @@ mandir = $(prefix)/share/man
 # tests and fuzz targets link
 SRCS = sockssrv.c $(LIB_SRCS)
 LIB_SRCS = accept.c addr.c args.c auth.c clients.c config.c handshake.c iphash.c log.c logfmt.c \
-	once.c relay.c rules.c sblist.c server.c session.c socks4.c socks5.c systemd.c \
+	once.c proxyproto.c relay.c rules.c sblist.c server.c session.c socks4.c socks5.c systemd.c \
 	target.c thread.c udp.c userline.c users.c
 OBJS = $(SRCS:.c=.o)
 LIB = lib$(prog).a
@@ -108,7 +108,7 @@ $(prog)-static: $(SRCS) *.h Makefile
 	@test $$(wc -c < $@) -lt 131072 || { echo "$@: not under 128 KiB"; rm -f $@; exit 1; }
 
 # the parsers, which tests/pure.sh holds to bytes in, a result out
-PARSERS = addr args logfmt rules socks4 socks5 userline
+PARSERS = addr args logfmt proxyproto rules socks4 socks5 userline
 
 check: $(prog)
 	mandoc -Tlint -Wwarning $(prog).1

@@ -20,7 +20,7 @@ UNIT_TESTS = $(patsubst %.c,%,$(wildcard tests/unit/*_test.c))
 # libFuzzer targets, one per parser: tests/fuzz/NAME_fuzz.c; `make test`
 # replays their corpus with NAME_replay, built without libFuzzer
 FUZZ_TARGETS = socks5_greeting socks5_auth socks5_request socks5_udp \
-	socks4_request rules args_num args_range args_hostport users_line logfmt
+	socks4_request rules args_num args_range args_hostport users_line logfmt proxyproto
 FUZZ_LIB = tests/fuzz/lib.a
 FUZZ_OBJS = $(LIB_SRCS:%.c=tests/fuzz/obj/%.o)
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%_fuzz)

@@ -333,22 +333,26 @@ parse_v2(struct rd *r, struct proxy_header *h)
 	memset(&h->src, 0, sizeof h->src);
 	memset(&h->dst, 0, sizeof h->dst);
 	h->src.sa.sa_family = h->dst.sa.sa_family = (sa_family_t)af;
+	/* LOCAL, UNSPEC: nothing after the length is read */
+	if (af == AF_UNSPEC && need == 0) {
+		r->pos = r->len;
+		return PARSE_DONE;
+	}
+	/* alen >= need: these fail only if that check goes */
 	if (af == AF_INET) {
-		rd_bytes(r, &h->src.v4.sin_addr, 4);
-		rd_bytes(r, &h->dst.v4.sin_addr, 4);
+		if (rd_bytes(r, &h->src.v4.sin_addr, 4) < 0 ||
+		    rd_bytes(r, &h->dst.v4.sin_addr, 4) < 0)
+			return PARSE_ERROR;
 	} else if (af == AF_INET6) {
-		rd_bytes(r, &h->src.v6.sin6_addr, 16);
-		rd_bytes(r, &h->dst.v6.sin6_addr, 16);
-	} else {
-		/* LOCAL, UNSPEC: nothing after the length is read */
-		if (need == 0) {
-			r->pos = r->len;
-			return PARSE_DONE;
-		}
-		rd_skip(r, need);
+		if (rd_bytes(r, &h->src.v6.sin6_addr, 16) < 0 ||
+		    rd_bytes(r, &h->dst.v6.sin6_addr, 16) < 0)
+			return PARSE_ERROR;
+	} else if (rd_skip(r, need) < 0) {
+		return PARSE_ERROR;
 	}
 	if (af != AF_UNSPEC) {
-		rd_bytes(r, ports, 4);
+		if (rd_bytes(r, ports, 4) < 0)
+			return PARSE_ERROR;
 		set_port(&h->src, ports);
 		set_port(&h->dst, ports + 2);
 	}

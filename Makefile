@@ -9,7 +9,7 @@ mandir = $(prefix)/share/man
 # tests and fuzz targets link
 SRCS = sockssrv.c $(LIB_SRCS)
 LIB_SRCS = accept.c addr.c args.c auth.c clients.c config.c handshake.c iphash.c log.c logfmt.c \
-	once.c relay.c rules.c sblist.c server.c session.c socks4.c socks5.c systemd.c \
+	once.c proxyproto.c relay.c rules.c sblist.c server.c session.c socks4.c socks5.c systemd.c \
 	target.c thread.c udp.c userline.c users.c
 OBJS = $(SRCS:.c=.o)
 LIB = lib$(prog).a
@@ -21,7 +21,7 @@ UNIT_TESTS = $(patsubst %.c,%,$(wildcard tests/unit/*_test.c))
 # replays their corpus with NAME_replay, built without libFuzzer
 FUZZ_TARGETS = socks5_greeting socks5_auth socks5_request socks5_udp \
 	socks4_request rules args_num args_range args_hostport users_line logfmt \
-	handshake
+	proxyproto handshake
 FUZZ_LIB = tests/fuzz/lib.a
 FUZZ_OBJS = $(LIB_SRCS:%.c=tests/fuzz/obj/%.o)
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%_fuzz)
@@ -109,7 +109,7 @@ $(prog)-static: $(SRCS) *.h Makefile
 	@test $$(wc -c < $@) -lt 131072 || { echo "$@: not under 128 KiB"; rm -f $@; exit 1; }
 
 # the parsers, which tests/pure.sh holds to bytes in, a result out
-PARSERS = addr args logfmt rules socks4 socks5 userline
+PARSERS = addr args logfmt proxyproto rules socks4 socks5 userline
 
 check: $(prog)
 	mandoc -Tlint -Wwarning $(prog).1

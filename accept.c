@@ -239,10 +239,15 @@ accept_client(int fd, struct client *cl, int one_shot)
 	 * off then counts this client too, and waits for its end. */
 	if (cfd >= 0) {
 		sa_unmap(&cl->addr);
+		/* a balancer's client is known by its PROXY header, and
+		 * admitted then, by accept_admit() */
+		cl->balancer = config_in(config.proxy_from, &cl->addr);
+		cl->counted = !cl->balancer;
 		/* --allow: others go before a byte is read */
-		allowed = !config.allow || config_in(config.allow, &cl->addr);
+		allowed = cl->balancer || !config.allow ||
+		    config_in(config.allow, &cl->addr);
 		if (allowed)
-			admit = clients_admit(&cl->addr);
+			admit = clients_admit(cl->counted ? &cl->addr : NULL);
 	}
 	/* the next client is another thread's; after a failure, the same
 	 * thread's, after its pause */
@@ -323,7 +328,7 @@ start_client(const struct client *cl)
 		return;
 	}
 	err = errno;
-	clients_cancel(&cl->addr);
+	clients_cancel(cl->counted ? &cl->addr : NULL);
 	close(cl->fd);
 	cannot_serve(err == ENOMEM ? "out of memory" : "out of threads");
 }
@@ -357,6 +362,24 @@ accept_serve(int sigfd)
 				start_client(&cl);
 		if (pfd[0].revents)
 			return;
+	}
+}
+
+const char *
+accept_admit(struct client *cl)
+{
+	if (config.allow && !config_in(config.allow, &cl->addr)) {
+		clients_turn_away();
+		return "not allowed";
+	}
+	switch (clients_admit_ip(&cl->addr)) {
+	case ADMIT_OK:
+		cl->counted = 1;
+		return NULL;
+	case ADMIT_NOMEM:
+		return "out of memory";
+	default:
+		return "too many clients from this address";
 	}
 }
 

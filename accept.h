@@ -27,6 +27,11 @@ void accept_no_spares(void);
 /* Takes clients whenever no spare thread does, until sigfd is readable. */
 void accept_serve(int sigfd);
 
+/* Admits a balancer's client, whose address its PROXY header told, by
+ * --allow and --max-per-ip: NULL, or why it is turned away. */
+struct client;
+const char *accept_admit(struct client *cl);
+
 /* No client is taken from now on. The listeners are closed, but for
  * systemd's, which it keeps to queue clients for our successor. */
 void accept_stop(void);

@@ -55,32 +55,43 @@ ip_find(const unsigned char *ip)
 	return p;
 }
 
-enum admit
-clients_admit(const union sockaddr_union *a)
+/* With the lock held: counts in a client from a, unless --max-per-ip is
+ * reached */
+static enum admit
+ip_admit(const union sockaddr_union *a)
 {
 	unsigned char ip[16];
 	struct ipcount **p, *e;
+
+	if (!table)
+		return ADMIT_OK;
+	sa_key(a, ip);
+	p = ip_find(ip);
+	if (*p && (*p)->count >= max_ip)
+		return ADMIT_FULL_IP;
+	if (*p) {
+		(*p)->count++;
+		return ADMIT_OK;
+	}
+	if (!(e = malloc(sizeof *e)))
+		return ADMIT_NOMEM;
+	memcpy(e->ip, ip, 16);
+	e->count = 1;
+	e->next = NULL;
+	*p = e;
+	return ADMIT_OK;
+}
+
+enum admit
+clients_admit(const union sockaddr_union *a)
+{
 	enum admit r = ADMIT_OK;
 
 	pthread_mutex_lock(&lock);
-	if (max_total && stats.now >= max_total) {
+	if (max_total && stats.now >= max_total)
 		r = ADMIT_FULL;
-	} else if (table) {
-		sa_key(a, ip);
-		p = ip_find(ip);
-		if (*p && (*p)->count >= max_ip) {
-			r = ADMIT_FULL_IP;
-		} else if (*p) {
-			(*p)->count++;
-		} else if ((e = malloc(sizeof *e))) {
-			memcpy(e->ip, ip, 16);
-			e->count = 1;
-			e->next = NULL;
-			*p = e;
-		} else {
-			r = ADMIT_NOMEM;
-		}
-	}
+	else if (a)
+		r = ip_admit(a);
 	if (r == ADMIT_OK) {
 		stats.now++;
 		stats.served++;
@@ -89,6 +100,29 @@ clients_admit(const union sockaddr_union *a)
 	}
 	pthread_mutex_unlock(&lock);
 	return r;
+}
+
+enum admit
+clients_admit_ip(const union sockaddr_union *a)
+{
+	enum admit r;
+
+	pthread_mutex_lock(&lock);
+	if ((r = ip_admit(a)) != ADMIT_OK) {
+		stats.served--;
+		stats.refused++;
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+void
+clients_turn_away(void)
+{
+	pthread_mutex_lock(&lock);
+	stats.served--;
+	stats.refused++;
+	pthread_mutex_unlock(&lock);
 }
 
 void
@@ -103,10 +137,7 @@ void
 clients_cancel(const union sockaddr_union *a)
 {
 	clients_leave(a, -1, 0, 0, 0);
-	pthread_mutex_lock(&lock);
-	stats.served--;
-	stats.refused++;
-	pthread_mutex_unlock(&lock);
+	clients_turn_away();
 }
 
 void
@@ -118,7 +149,7 @@ clients_leave(const union sockaddr_union *a, int rep, int auth_failed,
 	int last;
 
 	pthread_mutex_lock(&lock);
-	if (table) {
+	if (table && a) {
 		sa_key(a, ip);
 		p = ip_find(ip);
 		if ((e = *p) && --e->count == 0) {

@@ -30,16 +30,28 @@ enum admit {
  * 0, or -1 when out of memory. */
 int clients_init(long max, long max_per_ip, int wake_fd);
 
-/* Counts in the client from a, unless a limit is reached. */
+/* Counts in the client from a, unless a limit is reached; a NULL: not
+ * by its address, which clients_admit_ip() may count later. */
 enum admit clients_admit(const union sockaddr_union *a);
+
+/* Counts a client of clients_admit(NULL) in by its address a, once that
+ * is known, unless --max-per-ip is reached: then it is counted as turned
+ * away, and must still leave with clients_leave(NULL, ...). */
+enum admit clients_admit_ip(const union sockaddr_union *a);
+
+/* counts a client of clients_admit() as turned away after all; it must
+ * still leave */
+void clients_turn_away(void);
 
 /* counts a client turned away before clients_admit() */
 void clients_refused(void);
 
-/* undoes clients_admit(a) for a client turned away after all */
+/* undoes clients_admit(a) for a client turned away after all (a as
+ * for clients_leave()) */
 void clients_cancel(const union sockaddr_union *a);
 
-/* Counts out a client of clients_admit(), with what its session did:
+/* Counts out a client of clients_admit() (a: the address it was counted
+ * in by, NULL for none), with what its session did:
  * rep is the reply code sent (-1: none), auth_failed 1 when it failed
  * to authenticate. */
 void clients_leave(const union sockaddr_union *a, int rep, int auth_failed,

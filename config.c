@@ -55,7 +55,7 @@ static const char usage_text[] =
 "  --connect-timeout secs (10)  --connect-tries n (8)\n"
 "  --halfclose-timeout secs (60)\n"
 "  --bind-timeout secs (60)  --log-format fmt  --log-time utc|local\n"
-"  --syslog  --grace secs (10)  --reuseport\n";
+"  --syslog  --grace secs (10)  --reuseport  --proxy-protocol ranges\n";
 
 /* the message for a mistake at start, on stderr, and the usage when
  * asked: before logging is set up, and without stdio's stream */
@@ -279,6 +279,7 @@ enum {
 	OPT_SYSLOG,
 	OPT_GRACE,
 	OPT_REUSEPORT,
+	OPT_PROXY_PROTOCOL,
 };
 
 static const struct option long_options[] = {
@@ -303,6 +304,7 @@ static const struct option long_options[] = {
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
+	{ "proxy-protocol", required_argument, NULL, OPT_PROXY_PROTOCOL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -472,6 +474,10 @@ read_option(int c, char *arg, sblist **w, const char **b, int *pass_given)
 		break;
 	case OPT_SYSLOG:
 		config.syslog = 1;
+		break;
+	case OPT_PROXY_PROTOCOL:
+		config.proxy_from = parse_rules("--proxy-protocol", arg, 0,
+		    config.proxy_from);
 		break;
 	case OPT_REUSEPORT:
 		config.reuseport = 1;

@@ -32,6 +32,7 @@ struct config {
 	size_t once_max;
 
 	sblist *allow, *deny;		/* --allow, --deny; NULL: none */
+	sblist *proxy_from;		/* --proxy-protocol; NULL: none */
 	long max_clients, max_per_ip;	/* 0: no limit */
 
 	union sockaddr_union bind_addr;	/* -b */

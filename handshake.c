@@ -8,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "auth.h"
 #include "config.h"
 #include "handshake.h"
+#include "proxyproto.h"
 #include "socks4.h"
 #include "socks5.h"
 #include "target.h"
@@ -354,6 +356,37 @@ do_udp(struct conn *c, const char **why)
 	return fd;
 }
 
+/* A balancer's connection (--proxy-protocol): its PROXY header comes
+ * first, within the handshake's time, and tells the client's address,
+ * which is the client's from then on, for the admission that was put off
+ * until now as for all else. Returns NULL, or why the client cannot go
+ * on; it gets no reply, as a client refused at accept gets none. */
+static const char *
+take_proxy_header(struct conn *c)
+{
+	struct client *cl = &c->s->c;
+	struct proxy_header h;
+	const char *why;
+	size_t used;
+	enum parse p;
+
+	while ((p = proxy_parse(c->buf, c->len, &h, &used)) ==
+	    PARSE_NEED_MORE)
+		if ((why = conn_fill(c)))
+			return why;
+	if (p == PARSE_ERROR)
+		return "bad PROXY header";
+	conn_consume(c, used);
+	c->s->r.balancer = cl->addr;
+	/* LOCAL (a health check): the balancer is the client */
+	if (h.src.sa.sa_family != AF_UNSPEC) {
+		cl->addr = h.src;
+		sa_unmap(&cl->addr);
+		c->s->r.client = cl->addr;
+	}
+	return accept_admit(cl);
+}
+
 /* the request's command, run: the tunnel's other fd, or -1 with why */
 static int
 run_command(struct conn *c, const char **why)
@@ -389,7 +422,9 @@ handshake(struct session *s, const char **why)
 	};
 	int fd = -1;
 
-	if ((*why = conn_fill(&c)))
+	if (s->c.balancer && (*why = take_proxy_header(&c)))
+		goto out;
+	if (c.len == 0 && (*why = conn_fill(&c)))
 		goto out;
 	/* the first byte tells the protocol */
 	c.version = c.buf[0];

@@ -11,7 +11,7 @@
 #include "logfmt.h"
 
 /* the letters after '%' that logfmt() knows */
-#define MACROS "iYymdHMS.ztCcaUNnqhRrAepETOID%"
+#define MACROS "iYymdHMS.ztCcaBUNnqhRrAepETOID%"
 
 /* the line being written: len < size, so the NUL always fits */
 struct line {
@@ -247,6 +247,7 @@ logfmt(char *buf, size_t size, const char *fmt,
 		case 'C': add_ip(&l, &r->client); break;
 		case 'c': add(&l, "%u", sa_port(&r->client)); break;
 		case 'a': add_addr(&l, &r->client); break;
+		case 'B': add_addr(&l, &r->balancer); break;
 		case 'U':
 			if (r->user)
 				add_name(&l, r->user);

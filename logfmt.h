@@ -12,6 +12,8 @@
  * accept to the end. */
 struct logfmt_record {
 	union sockaddr_union client;
+	union sockaddr_union balancer;	/* that sent the client's PROXY
+					 * header; AF_UNSPEC: none */
 	char *user;			/* NULL: none; as the client sent it */
 	int cmd;			/* CMD_*, 0: no command run */
 	struct socks5_request dst;	/* as requested; atyp 0: none */

@@ -176,7 +176,8 @@ session_end(struct session *s, const struct relay_stats *st)
 		log_session(config.log_format, &s->r);
 	}
 	/* last: a stop may end as soon as the last client is counted out */
-	clients_leave(&s->c.addr, s->r.rep, s->auth_failed, st->up, st->down);
+	clients_leave(s->c.counted ? &s->c.addr : NULL, s->r.rep,
+	    s->auth_failed, st->up, st->down);
 }
 
 void

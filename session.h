@@ -10,7 +10,10 @@
 struct client {
 	int fd;
 	long long start;		/* now_ms() at accept */
-	union sockaddr_union addr;
+	union sockaddr_union addr;	/* the client's; a balancer's until
+					 * its PROXY header tells */
+	unsigned char balancer;		/* a PROXY header is to come first */
+	unsigned char counted;		/* counted in by addr, see clients.h */
 };
 
 /* A client's session. It stays on the client thread's stack for the

@@ -94,6 +94,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r.peer.sa.sa_family = AF_UNSPEC;
 	}
 	r.bound.sa.sa_family = h & 8 ? AF_INET : AF_UNSPEC;
+	if (h & 16) {
+		r.balancer.v4.sin_family = AF_INET;
+		r.balancer.v4.sin_port = htons((unsigned short)(h >> 8));
+		r.balancer.v4.sin_addr.s_addr = htonl(0x0a000009);
+	}
 	if (nul) {
 		/* a name as socks5.c passes it: 1 to 255 bytes, no NUL */
 		i = strnlen(nul + 1, size - (size_t)((const uint8_t *)nul + 1 -

@@ -132,6 +132,12 @@ test_macros(void)
 	CHECK(formats("%%p %", &r, "%p %"));
 	r.up = 18446744073709551615ULL;
 	CHECK(formats("%O", &r, "18446744073709551615"));
+	/* the balancer that sent a PROXY header, "-" without one */
+	CHECK(formats("%B", &r, "-"));
+	set(&r.balancer, "10.0.0.9", 41000);
+	CHECK(formats("%a via %B", &r, "127.0.0.1:40000 via 10.0.0.9:41000"));
+	set(&r.balancer, "2001:db8::9", 41001);
+	CHECK(formats("%B", &r, "[2001:db8::9]:41001"));
 }
 
 /* names the client chose are one token each: no blank, '%' or quote */

@@ -84,14 +84,11 @@ rd_expect(struct rd *r, const unsigned char *s, size_t n)
 	return PARSE_DONE;
 }
 
-/* a port as two bytes in network order, which the address keeps as is */
+/* a port as two bytes in network order */
 static void
 set_port(union sockaddr_union *u, const unsigned char port[2])
 {
-	if (u->sa.sa_family == AF_INET)
-		memcpy(&u->v4.sin_port, port, 2);
-	else
-		memcpy(&u->v6.sin6_port, port, 2);
+	sa_set_port(u, (unsigned short)(port[0] << 8 | port[1]));
 }
 
 /* v1: which characters an address of family af may hold; inet_pton()

@@ -205,13 +205,11 @@ match_one(const struct rule *r, size_t n, const union sockaddr_union *u)
 	unsigned short port;
 	size_t i;
 
-	if (u->sa.sa_family == AF_INET) {
+	port = sa_port(u);
+	if (u->sa.sa_family == AF_INET)
 		addr = (const unsigned char *)&u->v4.sin_addr;
-		port = ntohs(u->v4.sin_port);
-	} else {
+	else
 		addr = u->v6.sin6_addr.s6_addr;
-		port = ntohs(u->v6.sin6_port);
-	}
 	for (i = 0; i < n; i++)
 		if (rule_match(&r[i], addr, u->sa.sa_family, port))
 			return 1;

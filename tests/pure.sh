@@ -19,7 +19,8 @@ libc='memchr memcmp memcpy memmove memset strchr strcmp strcspn strlen strncmp
 strnlen strrchr strspn strstr snprintf vsnprintf inet_ntop inet_pton strtol
 strtoll strtoul strtoull gmtime_r localtime_r strftime __errno_location
 __ctype_b_loc __ctype_tolower_loc __ctype_toupper_loc tolower toupper
-isdigit isxdigit isalpha isalnum isspace __isoc99_sscanf in6addr_any
+isdigit isxdigit isalpha isalnum isspace __isoc99_sscanf htons ntohs htonl
+ntohl in6addr_any
 in6addr_loopback'
 fail=0
 

@@ -1,21 +1,26 @@
-"""Black-box cases for running several instances: --reuseport, and (with a real HAProxy in
-front) the PROXY protocol.
+"""Black-box cases for running several instances: --reuseport (scaleout_reuseport_*), the PROXY
+protocol with headers the cases write themselves (proxy_*), and two instances behind a real
+HAProxy running contrib/haproxy.cfg (scaleout_haproxy_*, SKIP without haproxy).
 
 Imported by tests/runner.py; the cases register with harness's @case.
 """
 
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
 
+from clients import HttpTarget, curl, need_program
 from harness import (
-    NO_ACCEPTABLE, NOAUTH, PASSWORD, REP_OK, T, UDP_ASSOCIATE, USER, USERPASS, Server, Skip,
-    SocksClient, Target, case, check, connect_request, defer, expect_closed_between, family_of,
-    greeting, hexs, need_isolation, recv_until_eof, run_microsocks, tunnel)
+    NO_ACCEPTABLE, NOAUTH, PASSWORD, REP_OK, ROOT, T, UDP_ASSOCIATE, USER, USERPASS, Fail, Server,
+    Skip, SocksClient, Target, case, check, connect_request, defer, describe_status,
+    expect_closed_between, family_of, free_port, greeting, hexs, need_isolation, recv_until_eof,
+    run_microsocks, tunnel)
+from ops import show, temp_dir, write_file
 from udp import UdpEcho, parse_udp, recv_datagram, udp_header, udp_socket
 
 SESSION_RE = re.compile(r' CONNECT ')
@@ -142,8 +147,7 @@ def via_balancer(server, header, source=None):
 
 def own_name(c):
     """ADDR:PORT of the client's end of its connection, as %a and %B write it."""
-    host, port = c.sock.getsockname()[:2]
-    return f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
+    return show(*c.sock.getsockname()[:2])
 
 
 def pp_line(servers, client, timeout=None):
@@ -430,3 +434,301 @@ def proxy_udp_pinned():
           f'the answer to 127.0.0.5: from {source}, {hexs(reply)}')
     send(balancer, b'from the balancer, later')
     echo.expect_nothing('a datagram from the balancer\'s address, after the client\'s')
+
+
+# ================================================================ behind HAProxy
+#
+# HAProxy on 127.0.0.1 in front of two instances, its configuration made from the shipped
+# contrib/haproxy.cfg: the bind and server lines get the test's addresses, the health checks a
+# shorter interval, and the global section a stats socket for asking HAProxy what it thinks of
+# the servers. The instances take 127.0.0.1 (HAProxy's side) for a balancer and read the check
+# user's name and password from a users file, as the shipped comments say; clients come from
+# 127.0.0.5 (in -w), 127.0.0.6 and 127.0.0.8 (with alice's password).
+
+HAPROXY_CFG = os.path.join(ROOT, 'contrib', 'haproxy.cfg')
+INTER_MS = 200      # the health checks' interval in the test's config (1 s in the shipped one)
+FALL = 3            # HAProxy's default: failed checks in a row that mark a server DOWN
+GRACE = 30          # the instances' --grace, longer than any case waits
+
+
+def check_credentials(text):
+    """(user, password) of the RFC 1929 request in the config's health check; the config's
+    comments must show the same users-file line."""
+    reqs = re.findall(r'(?m)^\s*tcp-check send-binary (01[0-9a-fA-F]+)\s*$', text)
+    check(len(reqs) == 1, f'{HAPROXY_CFG}: {len(reqs)} RFC 1929 requests in the health check')
+    b = bytes.fromhex(reqs[0])
+    ulen = b[1]
+    plen = b[2 + ulen] if len(b) > 2 + ulen else -1
+    check(ulen > 0 and plen > 0 and len(b) == 3 + ulen + plen,
+          f'{HAPROXY_CFG}: the check\'s RFC 1929 request {reqs[0]} is malformed')
+    user, password = b[2:2 + ulen].decode(), b[3 + ulen:].decode()
+    check(re.search(rf'(?m)^#\s+{re.escape(user)}:{re.escape(password)}$', text),
+          f'{HAPROXY_CFG}: the check sends {user}:{password}, which no comment shows')
+    return user, password
+
+
+def haproxy_config(text, frontend, servers, stats):
+    """The shipped config with the frontend's bind on frontend, the servers on servers (in
+    order), checks every INTER_MS and a stats socket; returns (config, server names)."""
+    text, n = re.subn(r'(?m)^(\s*bind\s+)\S+', lambda m: m.group(1) + show(*frontend), text)
+    check(n == 1, f'{HAPROXY_CFG}: {n} bind lines, expected 1')
+    names = re.findall(r'(?m)^\s*server\s+(\S+)\s', text)
+    check(len(names) == len(servers), f'{HAPROXY_CFG}: servers {names}, expected {len(servers)}')
+    spots = iter(servers)
+    text = re.sub(r'(?m)^(\s*server\s+\S+\s+)\S+', lambda m: m.group(1) + show(*next(spots)), text)
+    text, n = re.subn(r'(?m)^(\s*server\s.*\binter\s+)\S+', rf'\g<1>{INTER_MS}ms', text)
+    check(n == len(servers), f'{HAPROXY_CFG}: {n} server lines with "inter"')
+    text, n = re.subn(r'(?m)^global\n', f'global\n\tstats socket {stats}\n', text)
+    check(n == 1, f'{HAPROXY_CFG}: no global section')
+    return text, names
+
+
+class HAProxy:
+    """haproxy -db (in the foreground) on the shipped config made to fit, in front of
+    instances; its output goes to a file shown when something goes wrong. Stopped after the
+    case."""
+
+    def __init__(self, program, text, instances, directory):
+        self.address = ('127.0.0.1', free_port())
+        self.stats_path = os.path.join(directory, 'stats.sock')
+        text, self.names = haproxy_config(text, self.address, [s.address for s in instances],
+                                          self.stats_path)
+        self.instances = dict(zip(self.names, instances))
+        self.cfg = write_file(os.path.join(directory, 'haproxy.cfg'), text)
+        self.log = os.path.join(directory, 'haproxy.log')
+        p = subprocess.run([program, '-c', '-f', self.cfg], capture_output=True, text=True,
+                           timeout=T.PROGRAM)
+        check(p.returncode == 0, f'haproxy -c on the test\'s config: exit {p.returncode}: '
+                                 f'{(p.stdout + p.stderr)[-400:]!r}')
+        with open(self.log, 'wb') as out:
+            self.proc = subprocess.Popen([program, '-db', '-f', self.cfg], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT)
+        defer(self.stop)
+
+    def output(self, n=6):
+        with open(self.log, errors='replace') as f:
+            return ' | '.join(f.read().splitlines()[-n:]) or '(nothing)'
+
+    def stats(self):
+        """{server name: its row of "show stat"} for the backend, or None while the stats socket
+        does not answer."""
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(T.IO)
+        try:
+            s.connect(self.stats_path)
+            s.sendall(b'show stat\n')
+            text = recv_until_eof(s).decode()
+        except OSError:
+            return None
+        finally:
+            s.close()
+        lines = text.splitlines()
+        if not lines or not lines[0].startswith('# '):
+            return None
+        fields = lines[0][2:].split(',')
+        rows = [dict(zip(fields, line.split(','))) for line in lines[1:] if line]
+        return {r['svname']: r for r in rows if r.get('svname') in self.names}
+
+    def wait_states(self, want, timeout, what):
+        """Wait until each server named in want has the state given there: 'UP' (its last
+        check passed, L7OK) or 'DOWN'."""
+        deadline = time.monotonic() + timeout
+        while True:
+            check(self.proc.poll() is None, f'{what}: haproxy exited: {self.output()}')
+            rows = self.stats() or {}
+            states = {n: rows[n]['status'] if n in rows else '?' for n in want}
+            if all(states[n] == s and (s != 'UP' or rows[n]['check_status'] == 'L7OK')
+                   for n, s in want.items()):
+                return
+            check(time.monotonic() < deadline,
+                  f'{what}: servers {states} after {timeout:.1f}s, expected {want}; '
+                  f'haproxy: {self.output()}')
+            time.sleep(T.POLL)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(T.STOP)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return [f'haproxy did not exit within {T.STOP:.0f}s of SIGTERM']
+        return []
+
+
+def behind_haproxy():
+    """Two instances behind HAProxy, both UP by their health checks; returns the HAProxy."""
+    need_isolation()
+    program = need_program('haproxy')
+    with open(HAPROXY_CFG) as f:
+        text = f.read()
+    user, password = check_credentials(text)
+    d = temp_dir()
+    users = write_file(os.path.join(d, 'users'), f'{user}:{password}\n')
+    instances = [pp_server('--users', users, '-u', USER, '-P', PASSWORD, '-w', '127.0.0.5',
+                           '-b', '127.0.0.2', '--grace', str(GRACE)) for _ in range(2)]
+    hp = HAProxy(program, text, instances, d)
+    hp.wait_states({n: 'UP' for n in hp.names}, T.START + 3 * INTER_MS / 1000, 'at start')
+    return hp
+
+
+def down_within():
+    """How long HAProxy may take to mark a server DOWN: FALL checks, one interval apart, and
+    one more interval for the check that was under way."""
+    return T.IO + (FALL + 1) * INTER_MS / 1000
+
+
+def via_haproxy(hp, source, user=None):
+    """A tunnel through HAProxy from source to an echo target; returns the SocksClient after
+    one echo."""
+    target = Target()
+    c, _ = tunnel(hp, *target.address, user=user, password=PASSWORD if user else None,
+                  source=source)
+    c.echo_check()
+    return c
+
+
+def served_by(hp, client):
+    """The instance whose session line names client (ADDR:PORT), waiting for it."""
+    return pp_line(list(hp.instances.values()), client)[0]
+
+
+def reap(server, what):
+    """Wait (T.STOP at most) for an instance the case stopped to exit; returns its status, and
+    marks it stopped, so that its cleanup does not complain."""
+    try:
+        rc = server.proc.wait(T.STOP)
+    except subprocess.TimeoutExpired:
+        raise Fail(f'{what}: still running after {T.STOP:.0f}s; stderr: {server.stderr_tail()}')
+    server.stopped = True
+    server.reader.join(T.STOP)
+    return rc
+
+
+@case
+def scaleout_haproxy_config():
+    """contrib/haproxy.cfg as shipped passes `haproxy -c`; its health check's RFC 1929 request
+    is well formed and the same user:password line is shown in its comments."""
+    program = need_program('haproxy')
+    p = subprocess.run([program, '-c', '-f', HAPROXY_CFG], capture_output=True, text=True,
+                       timeout=T.PROGRAM)
+    check(p.returncode == 0, f'haproxy -c -f {HAPROXY_CFG}: exit {p.returncode}: '
+                             f'{(p.stdout + p.stderr)[-400:]!r}')
+    with open(HAPROXY_CFG) as f:
+        check_credentials(f.read())
+
+
+@case
+def scaleout_haproxy_clients():
+    """HAProxy with the shipped config in front of two instances (--proxy-protocol 127.0.0.1/32,
+    -u alice, a users file with the check user, -w 127.0.0.5): HAProxy's stats show both
+    servers UP with check L7OK, and each instance logged checks as the check user with %a and
+    %B both HAProxy's own 127.0.0.1:PORT (a v2 LOCAL header). curl from 127.0.0.5 fetches a page
+    without a password; from 127.0.0.6 no-auth gets 05 ff, and curl fails without --proxy-user
+    and fetches the page with it. Their session lines name 127.0.0.5 and 127.0.0.6 with curl's
+    ports as the client and 127.0.0.1 as %B. A PROXY header sent straight to an instance from
+    127.0.0.7 naming 127.0.0.5:4242 is closed, "not a SOCKS client", and no line names
+    127.0.0.5:4242."""
+    hp = behind_haproxy()
+    with open(HAPROXY_CFG) as f:
+        user, _ = check_credentials(f.read())
+    for name, server in hp.instances.items():
+        m = server.wait_line(re.compile(rf'^pp (\S+) (\S+) {re.escape(user)} (.*)$'))
+        check(m.group(1) == m.group(2) and m.group(1).startswith('127.0.0.1:'),
+              f'{name}: a health check logged as {m.group(0)!r}, expected %a = %B = 127.0.0.1:PORT')
+    for server in hp.instances.values():
+        c = via_balancer(server, v1_header('127.0.0.5', 4242) + greeting(NOAUTH), source='127.0.0.7')
+        expect_shut_out(c, 'a header sent straight to an instance from 127.0.0.7')
+        expect_reason(server, own_name(c), 'not a SOCKS client', 'a header from 127.0.0.7')
+        check('127.0.0.5:4242' not in pp_clients(server), 'a session line names 127.0.0.5:4242')
+    http = HttpTarget()
+    proxy = show(*hp.address)
+    c = SocksClient(hp.address, '127.0.0.6')
+    check(c.greet(NOAUTH) == NO_ACCEPTABLE, '127.0.0.6 through HAProxy: no-auth accepted')
+    runs = (('127.0.0.5', [], True), ('127.0.0.6', [], False),
+            ('127.0.0.6', ['--proxy-user', f'{USER}:{PASSWORD}'], True))
+    for source, extra, fetches in runs:
+        what = f'curl --interface {source} {" ".join(extra)}'
+        http.peers.clear()
+        p = curl('--interface', source, '--socks5', proxy, *extra, '-w', '%{local_port}\\n',
+                 '-o', '/dev/null', http.url())
+        if not fetches:
+            check(p.returncode != 0 and not http.peers, f'{what}: fetched without a password')
+            continue
+        check(p.returncode == 0 and http.peers == ['127.0.0.2'],
+              f'{what}: exit {p.returncode}, peers {http.peers}: {p.stderr[-300:]!r}')
+        client = f'{source}:{p.stdout.decode().strip()}'
+        _, m = pp_line(list(hp.instances.values()), client)
+        check(m.group('balancer').startswith('127.0.0.1:') and m.group('cmd') == 'CONNECT'
+              and m.group('rep') == '0' and m.group('user') == ('-' if not extra else USER),
+              f'{what}: session line {m.group(0)!r}, expected %B 127.0.0.1:PORT, CONNECT, reply 0')
+
+
+@case
+def scaleout_haproxy_drain():
+    """Behind HAProxy (balance source), a tunnel from 127.0.0.5 is open through instance X (the
+    one that served 127.0.0.5's first tunnel: the same source goes to the same server) when X
+    gets SIGTERM: HAProxy marks X DOWN within (fall + 1) check intervals; the open tunnel still
+    echoes both ways; new tunnels from 127.0.0.5 are served by the other instance; when the
+    client closes, X logs the tunnel's session line and exits 0 within T.STOP, long before its
+    --grace (30 s) is up."""
+    hp = behind_haproxy()
+    first = via_haproxy(hp, '127.0.0.5')
+    client = own_name(first)
+    first.close()
+    x = served_by(hp, client)
+    name_x = next(n for n, s in hp.instances.items() if s is x)
+    open_one = via_haproxy(hp, '127.0.0.5')
+    x.proc.send_signal(signal.SIGTERM)
+    x.wait_line(re.compile(r'microsocks: stopping, \d+ clients, grace \d+ s$'))
+    hp.wait_states({name_x: 'DOWN'}, down_within(), 'after SIGTERM')
+    open_one.echo_check()
+    for i in range(3):
+        c = via_haproxy(hp, '127.0.0.5')
+        client = own_name(c)
+        c.close()
+        check(served_by(hp, client) is not x, f'new tunnel {i} after SIGTERM: served by {name_x}')
+    open_one.echo_check()
+    kept = own_name(open_one)
+    open_one.close()
+    _, m = pp_line(x, kept)
+    check(m.group('cmd') == 'CONNECT' and m.group('rep') == '0',
+          f'the tunnel open across SIGTERM: session line {m.group(0)!r}')
+    rc = reap(x, f'{name_x} after SIGTERM and its last tunnel\'s end')
+    check(rc == 0, f'{name_x} after SIGTERM and its last tunnel\'s end: {describe_status(rc)}')
+
+
+@case
+def scaleout_haproxy_killed():
+    """Behind HAProxy, SIGKILL to instance X (the one serving 127.0.0.5): new tunnels from
+    127.0.0.5, one after another, succeed 5 times in a row within (fall + 1) check intervals and
+    slack, HAProxy's stats show X DOWN, and those 5 were served by the other instance."""
+    hp = behind_haproxy()
+    c = via_haproxy(hp, '127.0.0.5')
+    client = own_name(c)
+    c.close()
+    x = served_by(hp, client)
+    name_x = next(n for n, s in hp.instances.items() if s is x)
+    y = next(s for s in hp.instances.values() if s is not x)
+    x.proc.kill()
+    reap(x, f'{name_x} after SIGKILL')
+    deadline = time.monotonic() + down_within()
+    served, errors, tries = [], [], 0
+    while True:
+        tries += 1
+        try:
+            c = via_haproxy(hp, '127.0.0.5')
+            served.append(own_name(c))
+            c.close()
+        except (Fail, OSError) as e:
+            served, errors = [], errors + [repr(e)]
+        rows = hp.stats() or {}
+        if len(served) >= 5 and rows.get(name_x, {}).get('status') == 'DOWN':
+            break
+        check(time.monotonic() < deadline,
+              f'after SIGKILL: {len(served)} tunnels in a row, {name_x} '
+              f'{rows.get(name_x, {}).get("status")} after {tries} tries; errors {errors[-3:]}')
+        time.sleep(T.POLL)
+    for client in served:
+        check(served_by(hp, client) is y, f'tunnel from {client}: not served by the other instance')

@@ -289,6 +289,24 @@ def proxy_auth_once():
 
 
 @case
+def proxy_auth_once_local():
+    """-1 and a balancer's own connections (v2 LOCAL, as HAProxy's health checks): once one has
+    authenticated, the next LOCAL connection gets no-auth (05 00) for greeting 05 02 00 02, so
+    an authenticating health check (contrib/haproxy.cfg) cannot go with -1; a header naming
+    127.0.0.5 still gets user/password (05 02)."""
+    server = pp_server('-u', USER, '-P', PASSWORD, '-1')
+    c = via_balancer(server, v2_header() + greeting(NOAUTH, USERPASS))
+    check(c.read_method() == USERPASS and c.auth(USER, PASSWORD) == 0, 'first LOCAL: not authenticated')
+    c.close()
+    c = via_balancer(server, v2_header() + greeting(NOAUTH, USERPASS))
+    got = c.read_method()
+    check(got == NOAUTH, f'second LOCAL after the first authenticated: method {got:#04x}, not 00')
+    c = via_balancer(server, v2_header('127.0.0.5', 7100) + greeting(NOAUTH, USERPASS))
+    got = c.read_method()
+    check(got == USERPASS, f'a header naming 127.0.0.5: method {got:#04x}, not 02')
+
+
+@case
 def proxy_missing_header():
     """From a --proxy-protocol range, what is not a valid PROXY header is closed at once, without
     a byte in reply, and logged "bad PROXY header" with %B "-": a plain SOCKS5 greeting, a SOCKS4

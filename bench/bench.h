@@ -69,12 +69,18 @@ int proc_usage(pid_t pid, int what, struct proc_usage *u);
 
 enum server_kind { KIND_DIRECT, KIND_MICROSOCKS, KIND_DANTE };
 
+/* the most processes of one server that share its port */
+#define MAX_INSTANCES 8
+
 struct server {
 	char name[32];
 	const char *path;		/* NULL for direct */
 	enum server_kind kind;
 	int available;			/* installed, or direct */
-	pid_t pid;			/* > 0 while it runs */
+	pid_t pid;			/* > 0 while it runs; its group's id */
+	int instances;			/* processes started, 1 unless set */
+	int reuseport;			/* microsocks: --reuseport to each */
+	pid_t pids[MAX_INSTANCES];	/* [0] is pid; all in pid's group */
 	struct sockaddr_in addr;	/* where it listens */
 	char log[128];			/* its stderr */
 	char conf[128];			/* dante: the config written for it */
@@ -88,14 +94,19 @@ struct server {
 extern const char *dante_template;
 
 /* path NULL is direct; the server's files go to workdir, and so does a
- * copy of a microsocks binary, taken now */
+ * copy of a microsocks binary, taken now.  One instance; a microsocks
+ * server may be given more before it starts, with reuseport set: they
+ * listen on one port, the kernel spreads the connections over them. */
 void server_init(struct server *s, const char *name, const char *path,
     const char *workdir);
 /* removes the files of all servers, and their directory; safe in a
  * signal handler */
 void servers_remove_files(void);
+/* 0 when every instance listens; -1 when it did not start */
 int server_start(struct server *s);
 void server_stop(struct server *s);
+/* proc_usage() summed over the instances of a running server */
+int server_usage(const struct server *s, int what, struct proc_usage *u);
 /* kills every running server at once; safe in a signal handler */
 void servers_kill_all(void);
 

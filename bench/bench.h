@@ -198,6 +198,7 @@ int thru_run(const struct server *s, struct target *t, int up,
 struct conn_result {
 	double rate;			/* completed connections per second */
 	double hs_p50_us, hs_p99_us;
+	double cpu_us_per_conn;		/* server CPU; NAN for direct */
 	long errors;
 };
 int connrate_run(const struct server *s, struct target *t, int clients,
@@ -240,6 +241,7 @@ extern const int conn_clients[NCLIENTS];	/* 1, 16, 128 */
 #define M_CONN_P50 "conn_x%d_hs_p50"	/* us */
 #define M_CONN_P99 "conn_x%d_hs_p99"	/* us */
 #define M_CONN_ERR "conn_x%d_errors"
+#define M_CONN_CPU "conn_x%d_cpu"		/* us per connection */
 #define M_RTT_P50 "rtt_p50"		/* us */
 #define M_RTT_P99 "rtt_p99"
 /* idle tunnels, by state ("idle", "t1000", "t9900", "closed") */

@@ -20,11 +20,14 @@ runnable(const struct server *s)
 
 static void
 progress(const struct section *c, const char *what, const struct server *s,
-    const char *fmt, double a, double b)
+    const char *fmt, ...)
 {
 	char figures[96];
+	va_list ap;
 
-	snprintf(figures, sizeof figures, fmt, a, b);
+	va_start(ap, fmt);
+	vsnprintf(figures, sizeof figures, fmt, ap);
+	va_end(ap);
 	note("[round %d/%d] %-9s %-8s %s", c->round, c->rounds, what, s->name,
 	    figures);
 }
@@ -95,8 +98,11 @@ conn_one(const struct section *c, int si, int clients)
 	add(c, si, "us", r.hs_p50_us, M_CONN_P50, clients);
 	add(c, si, "us", r.hs_p99_us, M_CONN_P99, clients);
 	add(c, si, "count", (double)r.errors, M_CONN_ERR, clients);
-	progress(c, what, s, "%.0f conn/s, handshake p50 %.0f us", r.rate,
-	    r.hs_p50_us);
+	add(c, si, "us", r.cpu_us_per_conn, M_CONN_CPU, clients);
+	progress(c, what, s, isnan(r.cpu_us_per_conn) ?
+	    "%.0f conn/s, handshake p50 %.0f us" :
+	    "%.0f conn/s, handshake p50 %.0f us, server %.1f CPU us/conn",
+	    r.rate, r.hs_p50_us, r.cpu_us_per_conn);
 	if (r.errors)
 		note("note: %s %s: %ld failed connections", s->name, what,
 		    r.errors);

@@ -231,8 +231,10 @@ int idle_run(const struct server *s, struct target *t,
 
 #define NSTREAMS 3
 #define NCLIENTS 3
+#define NSCALE 2
 extern const int thru_streams[NSTREAMS];	/* 1, 8, 64 */
 extern const int conn_clients[NCLIENTS];	/* 1, 16, 128 */
+extern const int scale_instances[NSCALE];	/* 1, 2 */
 
 /* measure names, shared by the sections that record and the tables */
 #define M_THRU "%s_x%d"			/* "up"|"down", streams: GB/s */
@@ -256,6 +258,10 @@ extern const int conn_clients[NCLIENTS];	/* 1, 16, 128 */
 #define M_PSS_PER "%s_pss_per_tunnel"	/* KiB */
 #define M_FDS_PER "%s_fds_per_tunnel"
 #define M_CLOSE_WAIT "closed_wait"	/* s, for the fds to be back */
+/* scale: instances, clients */
+#define M_SCALE "scale%d_x%d"		/* conn/s */
+#define M_SCALE_CPU "scale%d_x%d_cpu"	/* us per connection, all instances */
+#define M_SCALE_ERR "scale%d_x%d_errors"
 
 struct section {
 	struct server *servers;		/* [0] is direct */
@@ -263,18 +269,25 @@ struct section {
 	struct target *target;
 	const struct run_opts *opts;
 	int round, rounds;
+	/* scale: ours as scale_instances[i] processes on one port, each
+	 * with --reuseport, started and stopped by the section; its figures
+	 * are recorded under ours, servers[ours] (-1: there is no ours) */
+	struct server *scale;
+	int ours;
 };
 
 void section_thru(const struct section *c);
 void section_conn(const struct section *c);
 void section_lat(const struct section *c);
 void section_idle(const struct section *c);
+void section_scale(const struct section *c);
 
 /* which sections run */
 #define SEC_THRU 1
 #define SEC_CONN 2
 #define SEC_LAT 4
 #define SEC_IDLE 8
+#define SEC_SCALE 16
 
 /* ---- table.c: the tables on stdout ---- */
 

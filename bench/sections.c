@@ -10,6 +10,7 @@
 
 const int thru_streams[NSTREAMS] = { 1, 8, 64 };
 const int conn_clients[NCLIENTS] = { 1, 16, 128 };
+const int scale_instances[NSCALE] = { 1, 2 };
 
 /* direct always runs; a server only when it started */
 static int
@@ -208,4 +209,48 @@ section_idle(const struct section *c)
 		if (c->servers[si].kind != KIND_DIRECT &&
 		    runnable(&c->servers[si]))
 			idle_one(c, si);
+}
+
+/* the conn loop on ours as scale_instances[k] processes; the figures go
+ * under ours, the measure names carry the number of instances */
+static void
+scale_one(const struct section *c, int k, int clients)
+{
+	const struct server *s = &c->scale[k];
+	int n = scale_instances[k];
+	struct conn_result r;
+	char what[16];
+
+	snprintf(what, sizeof what, "scale x%d", clients);
+	connrate_run(s, c->target, clients, c->opts, &r);
+	add(c, c->ours, "conn/s", r.rate, M_SCALE, n, clients);
+	add(c, c->ours, "us", r.cpu_us_per_conn, M_SCALE_CPU, n, clients);
+	add(c, c->ours, "count", (double)r.errors, M_SCALE_ERR, n, clients);
+	progress(c, what, s, "%.0f conn/s, server %.1f CPU us/conn", r.rate,
+	    r.cpu_us_per_conn);
+	if (r.errors)
+		note("note: %s %s: %ld failed connections", s->name, what,
+		    r.errors);
+}
+
+/* Ours once as one process and once as two on one port, both started
+ * for the whole section, each on a port of its own, and measured in turn
+ * at each number of clients. */
+void
+section_scale(const struct section *c)
+{
+	int k, j;
+
+	if (c->ours < 0)
+		return;
+	for (k = 0; k < NSCALE; k++)
+		if (server_start(&c->scale[k]) < 0)
+			note("note: %s did not start: left out of this section",
+			    c->scale[k].name);
+	for (j = 0; j < NCLIENTS; j++)
+		for (k = 0; k < NSCALE; k++)
+			if (c->scale[k].pid > 0)
+				scale_one(c, k, conn_clients[j]);
+	for (k = 0; k < NSCALE; k++)
+		server_stop(&c->scale[k]);
 }

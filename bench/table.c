@@ -180,6 +180,39 @@ conn_table(const struct server *sv, int ns)
 	    "1, 16, 128 clients", sv, ns, cpu, NCLIENTS);
 }
 
+/* a row for each number of instances of each server that has them */
+static void
+scale_table(const struct server *sv, int ns)
+{
+	static struct col c[MAX_ROWS][2 * NCLIENTS];
+	struct row rows[MAX_ROWS];
+	char head[24];
+	int s, k, j, n, nr = 0;
+
+	for (s = 0; s < ns; s++)
+		for (k = 0; k < NSCALE && nr < MAX_ROWS; k++, nr++) {
+			n = scale_instances[k];
+			snprintf(rows[nr].name, sizeof rows[nr].name,
+			    "%s, %d instance%s", sv[s].name, n, n > 1 ? "s" : "");
+			rows[nr].server = s;
+			rows[nr].cols = c[nr];
+			for (j = 0; j < NCLIENTS; j++) {
+				snprintf(head, sizeof head, "x%d conn/s",
+				    conn_clients[j]);
+				col(&c[nr][j], head, "%.0f", 0, M_SCALE, n,
+				    conn_clients[j]);
+				snprintf(head, sizeof head, "x%d CPU us",
+				    conn_clients[j]);
+				col(&c[nr][NCLIENTS + j], head, "%.1f", 0,
+				    M_SCALE_CPU, n, conn_clients[j]);
+			}
+		}
+	print_rows("Scale-out: instances with --reuseport on one port; "
+	    "connections per second at 1, 16,\n128 clients, and server CPU "
+	    "microseconds (utime+stime, all instances) per connection", rows,
+	    nr, 2 * NCLIENTS);
+}
+
 static void
 lat_table(const struct server *sv, int ns)
 {
@@ -274,4 +307,6 @@ print_tables(const struct server *sv, int ns, const struct run_opts *o,
 		lat_table(sv, ns);
 	if (sections & SEC_IDLE)
 		idle_tables(sv, ns, o);
+	if (sections & SEC_SCALE)
+		scale_table(sv, ns);
 }

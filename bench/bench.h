@@ -69,12 +69,18 @@ int proc_usage(pid_t pid, int what, struct proc_usage *u);
 
 enum server_kind { KIND_DIRECT, KIND_MICROSOCKS, KIND_DANTE };
 
+/* the most processes of one server that share its port */
+#define MAX_INSTANCES 8
+
 struct server {
 	char name[32];
 	const char *path;		/* NULL for direct */
 	enum server_kind kind;
 	int available;			/* installed, or direct */
-	pid_t pid;			/* > 0 while it runs */
+	pid_t pid;			/* > 0 while it runs; its group's id */
+	int instances;			/* processes started, 1 unless set */
+	int reuseport;			/* microsocks: --reuseport to each */
+	pid_t pids[MAX_INSTANCES];	/* [0] is pid; all in pid's group */
 	struct sockaddr_in addr;	/* where it listens */
 	char log[128];			/* its stderr */
 	char conf[128];			/* dante: the config written for it */
@@ -88,14 +94,19 @@ struct server {
 extern const char *dante_template;
 
 /* path NULL is direct; the server's files go to workdir, and so does a
- * copy of a microsocks binary, taken now */
+ * copy of a microsocks binary, taken now.  One instance; a microsocks
+ * server may be given more before it starts, with reuseport set: they
+ * listen on one port, the kernel spreads the connections over them. */
 void server_init(struct server *s, const char *name, const char *path,
     const char *workdir);
 /* removes the files of all servers, and their directory; safe in a
  * signal handler */
 void servers_remove_files(void);
+/* 0 when every instance listens; -1 when it did not start */
 int server_start(struct server *s);
 void server_stop(struct server *s);
+/* proc_usage() summed over the instances of a running server */
+int server_usage(const struct server *s, int what, struct proc_usage *u);
 /* kills every running server at once; safe in a signal handler */
 void servers_kill_all(void);
 
@@ -187,6 +198,7 @@ int thru_run(const struct server *s, struct target *t, int up,
 struct conn_result {
 	double rate;			/* completed connections per second */
 	double hs_p50_us, hs_p99_us;
+	double cpu_us_per_conn;		/* server CPU; NAN for direct */
 	long errors;
 };
 int connrate_run(const struct server *s, struct target *t, int clients,
@@ -219,8 +231,10 @@ int idle_run(const struct server *s, struct target *t,
 
 #define NSTREAMS 3
 #define NCLIENTS 3
+#define NSCALE 2
 extern const int thru_streams[NSTREAMS];	/* 1, 8, 64 */
 extern const int conn_clients[NCLIENTS];	/* 1, 16, 128 */
+extern const int scale_instances[NSCALE];	/* 1, 2 */
 
 /* measure names, shared by the sections that record and the tables */
 #define M_THRU "%s_x%d"			/* "up"|"down", streams: GB/s */
@@ -229,6 +243,7 @@ extern const int conn_clients[NCLIENTS];	/* 1, 16, 128 */
 #define M_CONN_P50 "conn_x%d_hs_p50"	/* us */
 #define M_CONN_P99 "conn_x%d_hs_p99"	/* us */
 #define M_CONN_ERR "conn_x%d_errors"
+#define M_CONN_CPU "conn_x%d_cpu"		/* us per connection */
 #define M_RTT_P50 "rtt_p50"		/* us */
 #define M_RTT_P99 "rtt_p99"
 /* idle tunnels, by state ("idle", "t1000", "t9900", "closed") */
@@ -243,6 +258,10 @@ extern const int conn_clients[NCLIENTS];	/* 1, 16, 128 */
 #define M_PSS_PER "%s_pss_per_tunnel"	/* KiB */
 #define M_FDS_PER "%s_fds_per_tunnel"
 #define M_CLOSE_WAIT "closed_wait"	/* s, for the fds to be back */
+/* scale: instances, clients */
+#define M_SCALE "scale%d_x%d"		/* conn/s */
+#define M_SCALE_CPU "scale%d_x%d_cpu"	/* us per connection, all instances */
+#define M_SCALE_ERR "scale%d_x%d_errors"
 
 struct section {
 	struct server *servers;		/* [0] is direct */
@@ -250,18 +269,25 @@ struct section {
 	struct target *target;
 	const struct run_opts *opts;
 	int round, rounds;
+	/* scale: ours as scale_instances[i] processes on one port, each
+	 * with --reuseport, started and stopped by the section; its figures
+	 * are recorded under ours, servers[ours] (-1: there is no ours) */
+	struct server *scale;
+	int ours;
 };
 
 void section_thru(const struct section *c);
 void section_conn(const struct section *c);
 void section_lat(const struct section *c);
 void section_idle(const struct section *c);
+void section_scale(const struct section *c);
 
 /* which sections run */
 #define SEC_THRU 1
 #define SEC_CONN 2
 #define SEC_LAT 4
 #define SEC_IDLE 8
+#define SEC_SCALE 16
 
 /* ---- table.c: the tables on stdout ---- */
 

@@ -6,8 +6,10 @@
  * sees that EOF: see enum target_kind for why.
  * Counted are the loops that end within the window after a warm-up, and
  * the handshake time of each: from before connect() to the CONNECT reply
- * (direct: to the connect's completion). */
+ * (direct: to the connect's completion); and the server's CPU time
+ * (utime+stime, all instances) over the window, per connection. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,6 +37,8 @@ struct rater {
 	struct client *c;
 	int n;
 	double w0, w1;		/* the window */
+	double cpu0;		/* the server's CPU seconds at w0; NAN: not
+				 * read yet, or direct */
 	long done, errors;
 	struct samples hs_us;
 };
@@ -169,12 +173,22 @@ tend_clients(struct rater *r)
 	}
 }
 
+/* the server's CPU seconds; NAN for direct, or when /proc fails */
+static double
+server_cpu(const struct server *s)
+{
+	struct proc_usage u;
+
+	return server_usage(s, 0, &u) == 0 ? u.cpu_s : NAN;
+}
+
 int
 connrate_run(const struct server *s, struct target *t, int clients,
     const struct run_opts *o, struct conn_result *res)
 {
 	struct rater r;
-	int i;
+	double cpu1;
+	int marked = 0, i;
 
 	memset(&r, 0, sizeof r);
 	r.proxy = s->kind == KIND_DIRECT ? NULL : &s->addr;
@@ -185,6 +199,7 @@ connrate_run(const struct server *s, struct target *t, int clients,
 	if (!r.c || r.ep < 0)
 		die("out of memory or fds");
 	samples_init(&r.hs_us, MAX_SAMPLES);
+	r.cpu0 = NAN;
 	r.w0 = now_s() + o->warmup_s;
 	r.w1 = r.w0 + o->conn_s;
 	for (i = 0; i < clients; i++)
@@ -192,11 +207,20 @@ connrate_run(const struct server *s, struct target *t, int clients,
 	while (now_s() < r.w1) {
 		handle_events(&r);
 		tend_clients(&r);
+		/* once, at the window's start: a /proc scan takes a moment
+		 * with the clients stalled, at both edges alike */
+		if (!marked && now_s() >= r.w0) {
+			r.cpu0 = server_cpu(s);
+			marked = 1;
+		}
 	}
+	cpu1 = server_cpu(s);
 	for (i = 0; i < clients; i++)
 		if (r.c[i].phase != IDLE)
 			close(r.c[i].h.fd);
 	res->rate = (double)r.done / o->conn_s;
+	res->cpu_us_per_conn = r.done > 0 ? (cpu1 - r.cpu0) * 1e6 /
+	    (double)r.done : NAN;
 	res->hs_p50_us = samples_quantile(&r.hs_us, 0.50);
 	res->hs_p99_us = samples_quantile(&r.hs_us, 0.99);
 	res->errors = r.errors;

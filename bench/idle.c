@@ -25,7 +25,7 @@ sample(const struct server *s, int tunnels, struct idle_point *p)
 {
 	struct proc_usage u;
 
-	proc_usage(s->pid, USAGE_MEM | USAGE_FDS, &u);
+	server_usage(s, USAGE_MEM | USAGE_FDS, &u);
 	p->tunnels = tunnels;
 	p->rss_kib = u.rss_kib;
 	p->anon_kib = u.anon_kib;
@@ -55,7 +55,7 @@ wait_fds_back(const struct server *s, int idle_fds, double t0)
 
 	for (;;) {
 		t = now_s();
-		if (proc_usage(s->pid, USAGE_FDS, &u) < 0 || u.fds <= idle_fds)
+		if (server_usage(s, USAGE_FDS, &u) < 0 || u.fds <= idle_fds)
 			return t - t0;
 		if (u.fds != last) {
 			last = u.fds;

@@ -32,6 +32,8 @@ struct config {
 	struct server servers[MAX_SERVERS];	/* [0] is direct */
 	char real[MAX_SERVERS][PATH_MAX];	/* their resolved paths */
 	int nservers;
+	int ours_at;			/* servers[ours_at] is ours; -1: none */
+	struct server scale[NSCALE];	/* ours, 1 and 2 instances */
 };
 
 static const char usage_text[] =
@@ -42,7 +44,7 @@ static const char usage_text[] =
 "  --lat-duration S    window of the round-trip measurement (1)\n"
 "  --warmup S          before each window (default 0.25)\n"
 "  --tunnels N         idle tunnels at the last step (default 9900)\n"
-"  --sections LIST     of thru,conn,lat,idle (default all)\n"
+"  --sections LIST     of thru,conn,lat,idle,scale (default all)\n"
 "  --server NAME=PATH  a server to compare with direct, repeatable; the\n"
 "                      first replaces the defaults, which are\n"
 "                      ours=../microsocks (next to this program's dir),\n"
@@ -86,15 +88,16 @@ parse_num(const char *opt, const char *arg, double min, double max)
 static int
 parse_sections(char *arg)
 {
-	static const char *const names[] = { "thru", "conn", "lat", "idle" };
-	int sections = 0, i;
+	static const char *const names[] = { "thru", "conn", "lat", "idle",
+	    "scale" };
+	int sections = 0, i, n = sizeof names / sizeof names[0];
 	char *tok, *save;
 
 	for (tok = strtok_r(arg, ",", &save); tok;
 	    tok = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < 4 && strcmp(tok, names[i]); i++)
+		for (i = 0; i < n && strcmp(tok, names[i]); i++)
 			;
-		if (i == 4)
+		if (i == n)
 			usage("unknown section '%s'", tok);
 		sections |= 1 << i;
 	}
@@ -134,7 +137,7 @@ defaults(struct config *c)
 		dir = dirname(exe);
 	}
 	c->rounds = 3;
-	c->sections = SEC_THRU | SEC_CONN | SEC_LAT | SEC_IDLE;
+	c->sections = SEC_THRU | SEC_CONN | SEC_LAT | SEC_IDLE | SEC_SCALE;
 	c->run = (struct run_opts){ .warmup_s = 0.25, .thru_s = 2,
 	    .conn_s = 2, .lat_s = 1, .tunnels = 9900, .tunnels_small = 1000 };
 	snprintf(c->out, sizeof c->out, "%s/results.tsv", dir);
@@ -238,6 +241,38 @@ setup_servers(struct config *c, const char *workdir)
 	}
 }
 
+/* the scale section's servers: ours, the server of that name, as one
+ * and as two processes with --reuseport; the peers have no such option */
+static void
+setup_scale(struct config *c, const char *workdir)
+{
+	const struct server *ours = NULL;
+	char name[32];
+	int i;
+
+	c->ours_at = -1;
+	for (i = 1; i < c->nservers && c->ours_at < 0; i++)
+		if (strcmp(c->servers[i].name, "ours") == 0 &&
+		    c->servers[i].kind == KIND_MICROSOCKS)
+			c->ours_at = i;
+	if (!(c->sections & SEC_SCALE))
+		return;
+	if (c->ours_at < 0) {
+		note("note: the scale section runs only a microsocks named "
+		    "ours: skipped");
+		c->sections &= ~SEC_SCALE;
+		return;
+	}
+	ours = &c->servers[c->ours_at];
+	for (i = 0; i < NSCALE; i++) {
+		snprintf(name, sizeof name, "%s-n%d", ours->name,
+		    scale_instances[i]);
+		server_init(&c->scale[i], name, ours->path, workdir);
+		c->scale[i].instances = scale_instances[i];
+		c->scale[i].reuseport = 1;
+	}
+}
+
 /* the benchmark holds both ends of every connection: ~2 fds a tunnel */
 static void
 raise_nofile(int tunnels)
@@ -305,22 +340,26 @@ run_round(struct config *c, struct target *t, int round)
 	static const struct {
 		int section;
 		void (*run)(const struct section *);
+		int own;	/* starts and stops servers of its own */
 	} order[] = {
-		{ SEC_THRU, section_thru },
-		{ SEC_CONN, section_conn },
-		{ SEC_LAT, section_lat },
-		{ SEC_IDLE, section_idle },
+		{ SEC_THRU, section_thru, 0 },
+		{ SEC_CONN, section_conn, 0 },
+		{ SEC_LAT, section_lat, 0 },
+		{ SEC_IDLE, section_idle, 0 },
+		{ SEC_SCALE, section_scale, 1 },
 	};
 	struct section sec = { c->servers, c->nservers, t, &c->run, round,
-	    c->rounds };
+	    c->rounds, c->scale, c->ours_at };
 	size_t i;
 
 	for (i = 0; i < sizeof order / sizeof order[0]; i++) {
 		if (!(c->sections & order[i].section))
 			continue;
-		servers_start(c);
+		if (!order[i].own)
+			servers_start(c);
 		order[i].run(&sec);
-		servers_stop(c);
+		if (!order[i].own)
+			servers_stop(c);
 	}
 }
 
@@ -340,6 +379,9 @@ estimate_s(const struct config *c)
 		per_round += n * (o->warmup_s + o->lat_s + 0.1);
 	if (c->sections & SEC_IDLE)
 		per_round += (n - 1) * (2 + o->tunnels / 4000.0);
+	if (c->sections & SEC_SCALE)
+		per_round += NCLIENTS * NSCALE * (o->warmup_s + o->conn_s + 0.1) +
+		    1;
 	return per_round * c->rounds;
 }
 
@@ -381,6 +423,9 @@ print_header(const struct config *c)
 	    u.sysname, u.release);
 	for (i = 0; i < c->nservers; i++)
 		print_server(&c->servers[i]);
+	if (c->sections & SEC_SCALE)
+		printf("  scale: %s as 1 and as 2 processes with --reuseport on "
+		    "one port\n", c->servers[c->ours_at].name);
 	fflush(stdout);
 }
 
@@ -402,6 +447,7 @@ main(int argc, char **argv)
 	if (!mkdtemp(workdir))
 		die("mkdtemp: %s", strerror(errno));
 	setup_servers(&c, workdir);
+	setup_scale(&c, workdir);
 	print_header(&c);
 	note("socksbench: this takes about %.0f s", estimate_s(&c));
 	if (target_start(&t) < 0)
@@ -413,6 +459,8 @@ main(int argc, char **argv)
 	print_tables(c.servers, c.nservers, &c.run, c.sections);
 	putchar('\n');
 	report_notes(c.rounds);
+	for (i = 0; i < NSCALE && c.ours_at >= 0; i++)
+		c.servers[c.ours_at].rebuilt |= c.scale[i].rebuilt;
 	for (i = 1; i < c.nservers; i++)
 		if (c.servers[i].rebuilt)
 			printf("note: %s changed while the benchmark ran; %s\n",

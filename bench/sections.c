@@ -10,6 +10,7 @@
 
 const int thru_streams[NSTREAMS] = { 1, 8, 64 };
 const int conn_clients[NCLIENTS] = { 1, 16, 128 };
+const int scale_instances[NSCALE] = { 1, 2 };
 
 /* direct always runs; a server only when it started */
 static int
@@ -20,11 +21,14 @@ runnable(const struct server *s)
 
 static void
 progress(const struct section *c, const char *what, const struct server *s,
-    const char *fmt, double a, double b)
+    const char *fmt, ...)
 {
 	char figures[96];
+	va_list ap;
 
-	snprintf(figures, sizeof figures, fmt, a, b);
+	va_start(ap, fmt);
+	vsnprintf(figures, sizeof figures, fmt, ap);
+	va_end(ap);
 	note("[round %d/%d] %-9s %-8s %s", c->round, c->rounds, what, s->name,
 	    figures);
 }
@@ -95,8 +99,11 @@ conn_one(const struct section *c, int si, int clients)
 	add(c, si, "us", r.hs_p50_us, M_CONN_P50, clients);
 	add(c, si, "us", r.hs_p99_us, M_CONN_P99, clients);
 	add(c, si, "count", (double)r.errors, M_CONN_ERR, clients);
-	progress(c, what, s, "%.0f conn/s, handshake p50 %.0f us", r.rate,
-	    r.hs_p50_us);
+	add(c, si, "us", r.cpu_us_per_conn, M_CONN_CPU, clients);
+	progress(c, what, s, isnan(r.cpu_us_per_conn) ?
+	    "%.0f conn/s, handshake p50 %.0f us" :
+	    "%.0f conn/s, handshake p50 %.0f us, server %.1f CPU us/conn",
+	    r.rate, r.hs_p50_us, r.cpu_us_per_conn);
 	if (r.errors)
 		note("note: %s %s: %ld failed connections", s->name, what,
 		    r.errors);
@@ -202,4 +209,48 @@ section_idle(const struct section *c)
 		if (c->servers[si].kind != KIND_DIRECT &&
 		    runnable(&c->servers[si]))
 			idle_one(c, si);
+}
+
+/* the conn loop on ours as scale_instances[k] processes; the figures go
+ * under ours, the measure names carry the number of instances */
+static void
+scale_one(const struct section *c, int k, int clients)
+{
+	const struct server *s = &c->scale[k];
+	int n = scale_instances[k];
+	struct conn_result r;
+	char what[16];
+
+	snprintf(what, sizeof what, "scale x%d", clients);
+	connrate_run(s, c->target, clients, c->opts, &r);
+	add(c, c->ours, "conn/s", r.rate, M_SCALE, n, clients);
+	add(c, c->ours, "us", r.cpu_us_per_conn, M_SCALE_CPU, n, clients);
+	add(c, c->ours, "count", (double)r.errors, M_SCALE_ERR, n, clients);
+	progress(c, what, s, "%.0f conn/s, server %.1f CPU us/conn", r.rate,
+	    r.cpu_us_per_conn);
+	if (r.errors)
+		note("note: %s %s: %ld failed connections", s->name, what,
+		    r.errors);
+}
+
+/* Ours once as one process and once as two on one port, both started
+ * for the whole section, each on a port of its own, and measured in turn
+ * at each number of clients. */
+void
+section_scale(const struct section *c)
+{
+	int k, j;
+
+	if (c->ours < 0)
+		return;
+	for (k = 0; k < NSCALE; k++)
+		if (server_start(&c->scale[k]) < 0)
+			note("note: %s did not start: left out of this section",
+			    c->scale[k].name);
+	for (j = 0; j < NCLIENTS; j++)
+		for (k = 0; k < NSCALE; k++)
+			if (c->scale[k].pid > 0)
+				scale_one(c, k, conn_clients[j]);
+	for (k = 0; k < NSCALE; k++)
+		server_stop(&c->scale[k]);
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Starting and stopping the servers under test.  Each runs in a process
  * group of its own, so that stopping it also stops the workers it forked,
- * with RLIMIT_NOFILE 20000, listening on a free port of 127.0.0.1. */
+ * with RLIMIT_NOFILE 20000, listening on a free port of 127.0.0.1.  A
+ * server of several instances (microsocks --reuseport) is that many
+ * processes on one port, in one group, writing to one log. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -120,6 +122,7 @@ server_init(struct server *s, const char *name, const char *path,
 	memset(s, 0, sizeof *s);
 	snprintf(s->name, sizeof s->name, "%s", name);
 	s->path = path;
+	s->instances = 1;
 	if (!path) {
 		s->kind = KIND_DIRECT;
 		s->available = 1;
@@ -236,15 +239,17 @@ write_dante_conf(const struct server *s, int port)
 	return fclose(out) == 0 ? 0 : -1;
 }
 
-/* in the child: the limits and fds the server gets, then the server */
+/* in the child: the limits and fds the server gets, then the server;
+ * pgid 0 makes a group of its own, led by this process */
 static void __attribute__((noreturn))
-exec_server(const struct server *s, int port)
+exec_server(const struct server *s, int port, pid_t pgid)
 {
 	struct rlimit rl = { SERVER_NOFILE, SERVER_NOFILE };
+	const char *exe = s->exe[0] ? s->exe : s->path;
 	char portstr[12];
 	int fd;
 
-	setpgid(0, 0);
+	setpgid(0, pgid);
 	/* a benchmark killed without its cleanup leaves no server behind */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	setrlimit(RLIMIT_NOFILE, &rl);
@@ -253,7 +258,8 @@ exec_server(const struct server *s, int port)
 	fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0)
 		dup2(fd, 0);
-	fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	/* truncated by the parent: instances share it */
+	fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (fd >= 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);
@@ -263,11 +269,11 @@ exec_server(const struct server *s, int port)
 	if (s->kind == KIND_DANTE)
 		execl(s->path, s->path, "-f", s->conf, "-p", s->pidfile,
 		    (char *)NULL);
-	else if (s->exe[0])
-		execl(s->exe, s->exe, "-i", "127.0.0.1", "-p", portstr,
-		    (char *)NULL);
+	else if (s->reuseport)
+		execl(exe, exe, "--reuseport", "-i", "127.0.0.1", "-p",
+		    portstr, (char *)NULL);
 	else
-		execl(s->path, s->path, "-i", "127.0.0.1", "-p", portstr,
+		execl(exe, exe, "-i", "127.0.0.1", "-p", portstr,
 		    (char *)NULL);
 	_exit(127);
 }
@@ -301,30 +307,67 @@ has_exited(pid_t pid)
 	    0 && si.si_pid == pid;
 }
 
-/* kills what is left of the group, then lets the zombie go */
+/* how many of the server's instances have ended */
+static int
+exited_count(const struct server *s)
+{
+	int i, n = 0;
+
+	for (i = 0; i < s->instances; i++)
+		n += s->pids[i] > 0 && has_exited(s->pids[i]);
+	return n;
+}
+
+/* kills what is left of the group, then lets the zombies go */
 static void
 reap(struct server *s)
 {
-	int status;
+	int status, i;
 
 	kill(-s->pid, SIGKILL);
-	waitpid(s->pid, &status, 0);
+	for (i = 0; i < s->instances; i++)
+		if (s->pids[i] > 0)
+			waitpid(s->pids[i], &status, 0);
 	live_set(s->pid, 0);
+	memset(s->pids, 0, sizeof s->pids);
 	s->pid = 0;
 }
 
-/* 0 when the server answers on its port, -1 when it died or took too long */
+/* the "listening on" lines in the log: one per instance when each has
+ * set up its listener, which the port answering cannot tell once the
+ * first has */
+static int
+listening_count(const struct server *s)
+{
+	char buf[16384], *p;
+	size_t n;
+	int count = 0;
+	FILE *f = fopen(s->log, "re");
+
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (p = buf; (p = strstr(p, "listening on ")); p++)
+		count++;
+	return count;
+}
+
+/* 0 when the server answers on its port, and each of several instances
+ * listens; -1 when one died or it took too long */
 static int
 wait_ready(struct server *s)
 {
 	double deadline = now_s() + START_TIMEOUT_S;
 
 	while (now_s() < deadline) {
-		if (has_exited(s->pid)) {
+		if (exited_count(s) > 0) {
 			reap(s);
 			return -1;
 		}
-		if (connect_probe(&s->addr, 100) == 0)
+		if (connect_probe(&s->addr, 100) == 0 && (s->instances == 1 ||
+		    listening_count(s) >= s->instances))
 			return 0;
 		sleep_s(0.01);
 	}
@@ -332,14 +375,48 @@ wait_ready(struct server *s)
 	return -1;
 }
 
+/* starts the instances on port, all in the first one's group */
+static int
+spawn(struct server *s, int port)
+{
+	pid_t pid;
+	int i, fd;
+
+	fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < s->instances; i++) {
+		pid = fork();
+		if (pid < 0) {
+			if (i > 0)
+				reap(s);
+			return -1;
+		}
+		if (pid == 0)
+			exec_server(s, port, i ? s->pid : 0);
+		/* the child does the same: whichever runs first, the group
+		 * exists before the next fork */
+		setpgid(pid, i ? s->pid : pid);
+		s->pids[i] = pid;
+		if (i == 0) {
+			s->pid = pid;
+			live_set(0, pid);
+		}
+	}
+	return 0;
+}
+
 int
 server_start(struct server *s)
 {
 	int attempt, port;
-	pid_t pid;
 
 	if (s->kind == KIND_DIRECT)
 		return 0;
+	if (s->instances < 1 || s->instances > MAX_INSTANCES ||
+	    (s->instances > 1 && (!s->reuseport ||
+	    s->kind != KIND_MICROSOCKS)))
+		return -1;
 	check_rebuilt(s);
 	for (attempt = 0; attempt < 3; attempt++) {
 		port = free_port();
@@ -348,13 +425,8 @@ server_start(struct server *s)
 		if (s->kind == KIND_DANTE && write_dante_conf(s, port) < 0)
 			return -1;
 		s->addr = loopback((uint16_t)port);
-		pid = fork();
-		if (pid < 0)
+		if (spawn(s, port) < 0)
 			return -1;
-		if (pid == 0)
-			exec_server(s, port);
-		s->pid = pid;
-		live_set(0, pid);
 		if (wait_ready(s) == 0) {
 			sleep_s(SETTLE_S);
 			return 0;
@@ -372,7 +444,29 @@ server_stop(struct server *s)
 	if (s->pid <= 0)
 		return;
 	kill(-s->pid, SIGTERM);
-	while (now_s() < deadline && !has_exited(s->pid))
+	while (now_s() < deadline && exited_count(s) < s->instances)
 		sleep_s(0.01);
 	reap(s);
+}
+
+int
+server_usage(const struct server *s, int what, struct proc_usage *u)
+{
+	struct proc_usage one;
+	int i;
+
+	memset(u, 0, sizeof *u);
+	if (s->pid <= 0)
+		return -1;
+	for (i = 0; i < s->instances; i++) {
+		if (proc_usage(s->pids[i], what, &one) < 0)
+			return -1;
+		u->cpu_s += one.cpu_s;
+		u->rss_kib += one.rss_kib;
+		u->anon_kib += one.anon_kib;
+		u->pss_kib += one.pss_kib;
+		u->fds += one.fds;
+		u->nprocs += one.nprocs;
+	}
+	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The tables on stdout: one per kind of figure, one row per server, one
- * column per measure, each cell the median over rounds. */
+/* The tables on stdout: one per kind of figure, one row per server (the
+ * scale table: per server and number of instances), one column per
+ * measure, each cell the median over rounds. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 
 #include "bench.h"
 
-#define MAX_SERVERS 16
+#define MAX_ROWS 16
 #define MAX_COLS 12
 #define CELL 32
 
@@ -50,40 +51,67 @@ max_int(int a, int b)
 	return a > b ? a : b;
 }
 
+/* a row of a table: its name, the server whose figures it shows, and its
+ * columns (the heads are those of the first row) */
+struct row {
+	char name[40];
+	int server;
+	const struct col *cols;
+};
+
+/* the rows with at least one figure, under title; none when none has */
+static void
+print_rows(const char *title, const struct row *rows, int nr, int nc)
+{
+	static char cells[MAX_ROWS][MAX_COLS][CELL];
+	int width[MAX_COLS], shown[MAX_ROWS], namew = 6, r, k, any = 0;
+
+	if (nr <= 0)
+		return;
+	for (k = 0; k < nc; k++)
+		width[k] = (int)strlen(rows[0].cols[k].head);
+	for (r = 0; r < nr && r < MAX_ROWS; r++) {
+		shown[r] = 0;
+		for (k = 0; k < nc; k++) {
+			cell(&rows[r].cols[k], rows[r].server, cells[r][k],
+			    CELL);
+			width[k] = max_int(width[k], (int)strlen(cells[r][k]));
+			shown[r] |= strcmp(cells[r][k], "-") != 0;
+		}
+		if (shown[r])
+			namew = max_int(namew, (int)strlen(rows[r].name));
+		any += shown[r];
+	}
+	if (!any)
+		return;
+	printf("\n%s\n%-*s", title, namew, "server");
+	for (k = 0; k < nc; k++)
+		printf("  %*s", width[k], rows[0].cols[k].head);
+	putchar('\n');
+	for (r = 0; r < nr && r < MAX_ROWS; r++) {
+		if (!shown[r])
+			continue;
+		printf("%-*s", namew, rows[r].name);
+		for (k = 0; k < nc; k++)
+			printf("  %*s", width[k], cells[r][k]);
+		putchar('\n');
+	}
+}
+
+/* one row per server, each with the columns cols */
 static void
 print_table(const char *title, const struct server *sv, int ns,
     const struct col *cols, int nc)
 {
-	static char cells[MAX_SERVERS][MAX_COLS][CELL];
-	int width[MAX_COLS], shown[MAX_SERVERS], namew = 6, s, k, rows = 0;
+	struct row rows[MAX_ROWS];
+	int s;
 
-	for (k = 0; k < nc; k++)
-		width[k] = (int)strlen(cols[k].head);
-	for (s = 0; s < ns && s < MAX_SERVERS; s++) {
-		shown[s] = 0;
-		for (k = 0; k < nc; k++) {
-			cell(&cols[k], s, cells[s][k], CELL);
-			width[k] = max_int(width[k], (int)strlen(cells[s][k]));
-			shown[s] |= strcmp(cells[s][k], "-") != 0;
-		}
-		if (shown[s])
-			namew = max_int(namew, (int)strlen(sv[s].name));
-		rows += shown[s];
+	for (s = 0; s < ns && s < MAX_ROWS; s++) {
+		snprintf(rows[s].name, sizeof rows[s].name, "%s", sv[s].name);
+		rows[s].server = s;
+		rows[s].cols = cols;
 	}
-	if (!rows)
-		return;
-	printf("\n%s\n%-*s", title, namew, "server");
-	for (k = 0; k < nc; k++)
-		printf("  %*s", width[k], cols[k].head);
-	putchar('\n');
-	for (s = 0; s < ns && s < MAX_SERVERS; s++) {
-		if (!shown[s])
-			continue;
-		printf("%-*s", namew, sv[s].name);
-		for (k = 0; k < nc; k++)
-			printf("  %*s", width[k], cells[s][k]);
-		putchar('\n');
-	}
+	print_rows(title, rows, s, nc);
 }
 
 /* a column: its head, the format of its figures (NULL: yes/no, see
@@ -130,7 +158,7 @@ thru_tables(const struct server *sv, int ns)
 static void
 conn_table(const struct server *sv, int ns)
 {
-	struct col c[3 * NCLIENTS];
+	struct col c[3 * NCLIENTS], cpu[NCLIENTS];
 	char head[24];
 	int k, m, n = 0;
 
@@ -142,10 +170,47 @@ conn_table(const struct server *sv, int ns)
 		col(&c[n++], head, "%.0f", 0, M_CONN_P50, m);
 		snprintf(head, sizeof head, "x%d p99 us", m);
 		col(&c[n++], head, "%.0f", 0, M_CONN_P99, m);
+		snprintf(head, sizeof head, "x%d", m);
+		col(&cpu[k], head, "%.1f", 0, M_CONN_CPU, m);
 	}
 	print_table("Connections per second at 1, 16, 128 concurrent clients; "
 	    "handshake time p50/p99\n(connect .. CONNECT reply; direct: "
 	    "connect only)", sv, ns, c, n);
+	print_table("Server CPU microseconds (utime+stime) per connection, at "
+	    "1, 16, 128 clients", sv, ns, cpu, NCLIENTS);
+}
+
+/* a row for each number of instances of each server that has them */
+static void
+scale_table(const struct server *sv, int ns)
+{
+	static struct col c[MAX_ROWS][2 * NCLIENTS];
+	struct row rows[MAX_ROWS];
+	char head[24];
+	int s, k, j, n, nr = 0;
+
+	for (s = 0; s < ns; s++)
+		for (k = 0; k < NSCALE && nr < MAX_ROWS; k++, nr++) {
+			n = scale_instances[k];
+			snprintf(rows[nr].name, sizeof rows[nr].name,
+			    "%s, %d instance%s", sv[s].name, n, n > 1 ? "s" : "");
+			rows[nr].server = s;
+			rows[nr].cols = c[nr];
+			for (j = 0; j < NCLIENTS; j++) {
+				snprintf(head, sizeof head, "x%d conn/s",
+				    conn_clients[j]);
+				col(&c[nr][j], head, "%.0f", 0, M_SCALE, n,
+				    conn_clients[j]);
+				snprintf(head, sizeof head, "x%d CPU us",
+				    conn_clients[j]);
+				col(&c[nr][NCLIENTS + j], head, "%.1f", 0,
+				    M_SCALE_CPU, n, conn_clients[j]);
+			}
+		}
+	print_rows("Scale-out: instances with --reuseport on one port; "
+	    "connections per second at 1, 16,\n128 clients, and server CPU "
+	    "microseconds (utime+stime, all instances) per connection", rows,
+	    nr, 2 * NCLIENTS);
 }
 
 static void
@@ -242,4 +307,6 @@ print_tables(const struct server *sv, int ns, const struct run_opts *o,
 		lat_table(sv, ns);
 	if (sections & SEC_IDLE)
 		idle_tables(sv, ns, o);
+	if (sections & SEC_SCALE)
+		scale_table(sv, ns);
 }

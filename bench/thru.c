@@ -38,7 +38,7 @@ mark(struct pump *p, struct mark *m)
 	m->t = now_s();
 	m->bytes = p->up ? atomic_load(&p->t->sink_bytes) : p->got;
 	/* after the bytes: a /proc scan takes a moment, at both edges */
-	m->cpu = proc_usage(p->s->pid, 0, &u) == 0 ? u.cpu_s : NAN;
+	m->cpu = server_usage(p->s, 0, &u) == 0 ? u.cpu_s : NAN;
 }
 
 /* with edge triggering, each event must be followed until EAGAIN */

@@ -120,11 +120,11 @@ auth_reload(void)
 }
 
 int
-auth_needed(const union sockaddr_union *a)
+auth_needed(const union sockaddr_union *a, int once)
 {
 	if (!config.auth_required || config_in(config.auth_ips, a))
 		return 0;
-	return !(config.auth_once && once_admits(a, now_ms()));
+	return !(once && config.auth_once && once_admits(a, now_ms()));
 }
 
 int

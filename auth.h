@@ -16,8 +16,10 @@ int auth_init(char *why, size_t size);
  * ones kept; both logged */
 void auth_reload(void);
 
-/* 1 when the client at a must authenticate, 0 when it may go without */
-int auth_needed(const union sockaddr_union *a);
+/* 1 when the client at a must authenticate, 0 when it may go without:
+ * no authentication is asked for, -w names it, or, with once set, -1
+ * remembers it */
+int auth_needed(const union sockaddr_union *a, int once);
 
 /* Checks a's user name and password. Returns 1 when they are right, 0
  * when not; -1 when the client (fd) left, or deadline (ms of now_ms())

@@ -136,12 +136,21 @@ refuse(struct conn *c, int rep)
 	return socks5_rep_str(rep);
 }
 
+/* 1 when the client must authenticate. A balancer's own connections (its
+ * health checks) are not remembered by -1: with a check that logs in,
+ * the second one would find no password asked for, and fail. */
+static int
+needs_auth(const struct conn *c)
+{
+	return auth_needed(&c->s->c.addr, !c->s->c.local);
+}
+
 static int
 choose_method(const struct conn *c, unsigned offers)
 {
 	if (!config.auth_required)
 		return offers & OFFER_NOAUTH ? METHOD_NOAUTH : METHOD_NONE;
-	if ((offers & OFFER_NOAUTH) && !auth_needed(&c->s->c.addr))
+	if ((offers & OFFER_NOAUTH) && !needs_auth(c))
 		return METHOD_NOAUTH;
 	if (offers & OFFER_USERPASS)
 		return METHOD_USERPASS;
@@ -158,7 +167,7 @@ auth_answer(struct conn *c, int ok)
 	if (!ok)
 		auth_fail_pause(c->fd, c->deadline);
 	/* before the reply, that a client may follow with a new connection */
-	if (ok)
+	if (ok && !c->s->c.local)
 		auth_passed(&c->s->c.addr);
 	if (conn_send(c, out, sizeof out) < 0)
 		return "client gone";
@@ -270,7 +279,7 @@ socks4_negotiate(struct conn *c, struct socks5_request *req)
 	/* the user id proves nothing, but tells who it claims to be */
 	if (r4.userid[0])
 		session_set_user(c->s, r4.userid);
-	if (auth_needed(&c->s->c.addr)) {
+	if (needs_auth(c)) {
 		conn_reply(c, REP_NOT_ALLOWED, NULL);
 		return "auth required";
 	}
@@ -377,9 +386,10 @@ take_proxy_header(struct conn *c)
 	if (p == PARSE_ERROR)
 		return "bad PROXY header";
 	conn_consume(c, used);
-	c->s->r.balancer = cl->addr;
 	/* LOCAL (a health check): the balancer is the client */
-	if (h.src.sa.sa_family != AF_UNSPEC) {
+	if (h.src.sa.sa_family == AF_UNSPEC) {
+		cl->local = 1;
+	} else {
 		cl->addr = h.src;
 		sa_unmap(&cl->addr);
 		c->s->r.client = cl->addr;
@@ -422,6 +432,9 @@ handshake(struct session *s, const char **why)
 	};
 	int fd = -1;
 
+	/* a balancer's connection names it, its header taken or not */
+	if (s->c.balancer)
+		s->r.balancer = s->c.addr;
 	if (s->c.balancer && (*why = take_proxy_header(&c)))
 		goto out;
 	if (c.len == 0 && (*why = conn_fill(&c)))

@@ -13,6 +13,8 @@ struct client {
 	union sockaddr_union addr;	/* the client's; a balancer's until
 					 * its PROXY header tells */
 	unsigned char balancer;		/* a PROXY header is to come first */
+	unsigned char local;		/* the balancer's own connection (a
+					 * LOCAL header): no -1 for it */
 	unsigned char counted;		/* counted in by addr, see clients.h */
 };
 

@@ -50,7 +50,7 @@ needed(const char *ip)
 {
 	union sockaddr_union u = addr(ip);
 
-	return auth_needed(&u);
+	return auth_needed(&u, 1);
 }
 
 static void

@@ -23,6 +23,17 @@
 
 static int isolated;
 
+/* The reply for a refused port: 05, but 01 under qemu for mips, whose
+ * 7.2 does not translate the errno that getsockopt(SO_ERROR) gives (as
+ * the black-box cases' MIPS_SO_ERROR says) */
+static int
+refused(void)
+{
+	const char *arch = getenv("MS_TEST_ARCH");
+
+	return arch && !strcmp(arch, "mips") ? REP_FAILURE : REP_REFUSED;
+}
+
 static union sockaddr_union
 addr(const char *ip, unsigned short port)
 {
@@ -242,7 +253,7 @@ test_connect_refused(void)
 	defaults();
 	r = req_ip("127.0.0.1", closed_port("127.0.0.1"), CMD_CONNECT);
 	CHECK(target_connect(&r, client_fds[0], &peer, &bound, &rep) == -1);
-	CHECK(rep == REP_REFUSED);
+	CHECK(rep == refused());
 }
 
 /* --deny: 02, without a connect, in every spelling of the address */
@@ -304,7 +315,7 @@ test_connect_multi(void)
 	config.connect_tries = 1;
 	rep = -1;
 	CHECK(target_connect(&r, client_fds[0], &peer, &bound, &rep) == -1);
-	CHECK(rep == REP_REFUSED);
+	CHECK(rep == refused());
 	CHECK(is(&peer, "127.0.0.5", port));
 	/* a denied address costs no try */
 	deny("127.0.0.5");
@@ -340,7 +351,7 @@ test_connect_tries(void)
 	config.connect_tries = 2;
 	rep = -1;
 	CHECK(target_connect(&r, client_fds[0], &peer, &bound, &rep) == -1);
-	CHECK(rep == REP_REFUSED);
+	CHECK(rep == refused());
 	CHECK(is(&peer, "127.0.0.12", port));
 	config.connect_tries = 4;
 	CHECK(target_connect(&r, client_fds[0], &peer, &bound, &rep) == -1);

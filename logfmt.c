@@ -42,6 +42,26 @@ add(struct line *l, const char *fmt, ...)
 		l->len += (size_t)n < room ? (size_t)n : room - 1;
 }
 
+/* the n bytes at s, after the line, cut where the line's room ends: for
+ * text without conversions, which needs no trip through vsnprintf */
+static void
+put(struct line *l, const char *s, size_t n)
+{
+	size_t room = l->size - l->len - 1;
+
+	if (n > room)
+		n = room;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+	l->buf[l->len] = '\0';
+}
+
+static void
+puts_(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
 /* the time of ms (ms since 1970) in UTC or the local zone, and its ms */
 static void
 broken_down(long long ms, int local, struct tm *tm, unsigned *msec)
@@ -68,7 +88,7 @@ add_date(struct line *l, const struct tm *tm, char c)
 	char f[3] = { '%', c, '\0' }, s[32];
 
 	if (strftime(s, sizeof s, f, tm) > 0)
-		add(l, "%s", s);
+		puts_(l, s);
 }
 
 /* the offset from UTC as +hhmm, or +hh:mm with colon set; tm_gmtoff is
@@ -98,7 +118,7 @@ add_iso(struct line *l, const struct tm *tm, unsigned msec, int local)
 	if (local)
 		add_offset(l, tm, 1);
 	else
-		add(l, "Z");
+		puts_(l, "Z");
 }
 
 /* Text that a client chose (a user or host name) as one token: every
@@ -108,14 +128,23 @@ add_iso(struct line *l, const struct tm *tm, unsigned msec, int local)
 static void
 add_name(struct line *l, const char *s)
 {
+	static const char hex[] = "0123456789ABCDEF";
+	char esc[3] = { '%', 0, 0 };
 	unsigned char c;
+	size_t n;
 
-	for (; *s; s++) {
-		c = (unsigned char)*s;
-		if (c > ' ' && c < 0x7f && c != '%' && c != '"' && c != '\'')
-			add(l, "%c", c);
-		else
-			add(l, "%%%02X", c);
+	for (;;) {
+		for (n = 0; (c = (unsigned char)s[n]) > ' ' && c < 0x7f &&
+		    c != '%' && c != '"' && c != '\''; n++)
+			;
+		put(l, s, n);
+		if (!s[n])
+			return;
+		c = (unsigned char)s[n];
+		esc[1] = hex[c >> 4];
+		esc[2] = hex[c & 15];
+		put(l, esc, 3);
+		s += n + 1;
 	}
 }
 
@@ -128,7 +157,7 @@ add_ip(struct line *l, const union sockaddr_union *u)
 
 	switch (u->sa.sa_family) {
 	case AF_UNSPEC:
-		add(l, "-");
+		puts_(l, "-");
 		return;
 	case AF_INET:
 		a = &u->v4.sin_addr;
@@ -137,11 +166,11 @@ add_ip(struct line *l, const union sockaddr_union *u)
 		a = &u->v6.sin6_addr;
 		break;
 	default:
-		add(l, "?");
+		puts_(l, "?");
 		return;
 	}
 	if (inet_ntop(u->sa.sa_family, a, s, sizeof s))
-		add(l, "%s", s);
+		puts_(l, s);
 }
 
 /* ADDR:PORT as sa_str() writes it; "-" for none */
@@ -150,7 +179,7 @@ add_addr(struct line *l, const union sockaddr_union *u)
 {
 	char s[SA_STRLEN];
 
-	add(l, "%s", u->sa.sa_family != AF_UNSPEC ? sa_str(u, s) : "-");
+	puts_(l, u->sa.sa_family != AF_UNSPEC ? sa_str(u, s) : "-");
 }
 
 /* The requested host: the name as the client sent it, or the address;
@@ -166,14 +195,14 @@ add_dst(struct line *l, const struct socks5_request *d, int port)
 		break;
 	case ATYP_IPV4:
 		if (inet_ntop(AF_INET, d->addr, s, sizeof s))
-			add(l, "%s", s);
+			puts_(l, s);
 		break;
 	case ATYP_IPV6:
 		if (inet_ntop(AF_INET6, d->addr, s, sizeof s))
 			add(l, port ? "[%s]" : "%s", s);
 		break;
 	default:
-		add(l, "-");
+		puts_(l, "-");
 		return;
 	}
 	if (port)
@@ -224,15 +253,18 @@ logfmt(char *buf, size_t size, const char *fmt,
 	struct line l = { buf, size, 0 };
 	struct tm tm;
 	unsigned msec;
+	size_t n;
 
 	if (size == 0)
 		return 0;
 	buf[0] = '\0';
 	broken_down(r->end_ms, local, &tm, &msec);
 	for (; *fmt; fmt++) {
-		/* a '%' at the end stays as it is */
+		/* text up to the next '%'; a '%' at the end stays as it is */
 		if (*fmt != '%' || !fmt[1]) {
-			add(&l, "%c", *fmt);
+			n = strcspn(fmt + 1, "%") + 1;
+			put(&l, fmt, n);
+			fmt += n - 1;
 			continue;
 		}
 		switch (*++fmt) {
@@ -252,9 +284,9 @@ logfmt(char *buf, size_t size, const char *fmt,
 			if (r->user)
 				add_name(&l, r->user);
 			else
-				add(&l, "-");
+				puts_(&l, "-");
 			break;
-		case 'N': add(&l, "%s", socks5_cmd_str(r->cmd) ?
+		case 'N': puts_(&l, socks5_cmd_str(r->cmd) ?
 			    socks5_cmd_str(r->cmd) : "-");
 			break;
 		case 'n': add_dst(&l, &r->dst, 0); break;
@@ -269,11 +301,11 @@ logfmt(char *buf, size_t size, const char *fmt,
 		case 'p': add(&l, "%u", r->listen_port); break;
 		case 'E':
 			if (r->rep < 0)
-				add(&l, "-");
+				puts_(&l, "-");
 			else
 				add(&l, "%d", r->rep);
 			break;
-		case 'T': add(&l, "%s", r->reason ? r->reason : "-"); break;
+		case 'T': puts_(&l, r->reason ? r->reason : "-"); break;
 		case 'O': add(&l, "%llu", r->up); break;
 		case 'I': add(&l, "%llu", r->down); break;
 		case 'D':

@@ -67,7 +67,16 @@ int proc_usage(pid_t pid, int what, struct proc_usage *u);
 
 /* ---- server.c: the servers under test ---- */
 
-enum server_kind { KIND_DIRECT, KIND_MICROSOCKS, KIND_DANTE };
+/* how a server is started: microsocks takes -i and -p, the others a
+ * config file written from a template */
+enum server_kind {
+	KIND_DIRECT,
+	KIND_MICROSOCKS,
+	KIND_DANTE,		/* danted -f CONF, forks workers */
+	KIND_3PROXY,		/* 3proxy CONF */
+	KIND_HEV,		/* hev-socks5-server CONF */
+	KIND_NKINDS
+};
 
 /* the most processes of one server that share its port */
 #define MAX_INSTANCES 8
@@ -83,18 +92,19 @@ struct server {
 	pid_t pids[MAX_INSTANCES];	/* [0] is pid; all in pid's group */
 	struct sockaddr_in addr;	/* where it listens */
 	char log[128];			/* its stderr */
-	char conf[128];			/* dante: the config written for it */
+	char conf[128];			/* the config written for it, if any */
 	char pidfile[128];		/* dante: where it writes its pid */
-	char exe[128];			/* microsocks: the copy that runs */
+	char exe[128];			/* the copy that runs; not dante */
 	struct timespec mtime;		/* of path when the run started */
 	int rebuilt;			/* path changed since */
 };
 
-/* the danted.conf template, with @PORT@ for the port */
-extern const char *dante_template;
+/* the config templates by kind (danted.conf, 3proxy.cfg, hev.yml), with
+ * @PORT@ for the port; NULL for the kinds that take none */
+extern const char *conf_template[KIND_NKINDS];
 
 /* path NULL is direct; the server's files go to workdir, and so does a
- * copy of a microsocks binary, taken now.  One instance; a microsocks
+ * copy of its binary (but dante's), taken now.  One instance; a microsocks
  * server may be given more before it starts, with reuseport set: they
  * listen on one port, the kernel spreads the connections over them. */
 void server_init(struct server *s, const char *name, const char *path,

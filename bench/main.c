@@ -25,7 +25,7 @@ struct config {
 	int rounds;
 	int sections;
 	char out[PATH_MAX];
-	char dante_conf[PATH_MAX];
+	char conf[KIND_NKINDS][PATH_MAX];	/* templates by kind */
 	char ours[PATH_MAX];
 	int nspec;			/* --server NAME=PATH, in order */
 	char *spec_name[MAX_SERVERS], *spec_path[MAX_SERVERS];
@@ -50,9 +50,12 @@ static const char usage_text[] =
 "                      ours=../microsocks (next to this program's dir),\n"
 "                      debian=/usr/bin/microsocks, dante=/usr/sbin/danted.\n"
 "                      A PATH named *danted* or *sockd* is run as dante\n"
-"                      with --danted-conf, any other as microsocks\n"
-"  --danted-conf FILE  template, @PORT@ for the port (default danted.conf\n"
-"                      next to this program)\n"
+"                      with --danted-conf, *3proxy* as 3proxy with\n"
+"                      --3proxy-conf, *hev-socks5* as hev-socks5-server\n"
+"                      with --hev-conf, any other as microsocks\n"
+"  --danted-conf FILE  config templates, @PORT@ for the port (defaults:\n"
+"  --3proxy-conf FILE  danted.conf, 3proxy.cfg and hev.yml next to this\n"
+"  --hev-conf FILE     program)\n"
 "  --out FILE          the figures, as TSV (default results.tsv next to\n"
 "                      this program)\n"
 "Everything runs on 127.0.0.1.\n";
@@ -141,7 +144,9 @@ defaults(struct config *c)
 	c->run = (struct run_opts){ .warmup_s = 0.25, .thru_s = 2,
 	    .conn_s = 2, .lat_s = 1, .tunnels = 9900, .tunnels_small = 1000 };
 	snprintf(c->out, sizeof c->out, "%s/results.tsv", dir);
-	snprintf(c->dante_conf, sizeof c->dante_conf, "%s/danted.conf", dir);
+	snprintf(c->conf[KIND_DANTE], PATH_MAX, "%s/danted.conf", dir);
+	snprintf(c->conf[KIND_3PROXY], PATH_MAX, "%s/3proxy.cfg", dir);
+	snprintf(c->conf[KIND_HEV], PATH_MAX, "%s/hev.yml", dir);
 	snprintf(c->ours, sizeof c->ours, "%s/../microsocks", dir);
 }
 
@@ -158,6 +163,8 @@ parse_args(int argc, char **argv, struct config *c)
 		{ "sections", required_argument, NULL, 's' },
 		{ "server", required_argument, NULL, 'S' },
 		{ "danted-conf", required_argument, NULL, 'D' },
+		{ "3proxy-conf", required_argument, NULL, '3' },
+		{ "hev-conf", required_argument, NULL, 'H' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -195,8 +202,13 @@ parse_args(int argc, char **argv, struct config *c)
 			parse_server(c, optarg);
 			break;
 		case 'D':
-			snprintf(c->dante_conf, sizeof c->dante_conf, "%s",
-			    optarg);
+			snprintf(c->conf[KIND_DANTE], PATH_MAX, "%s", optarg);
+			break;
+		case '3':
+			snprintf(c->conf[KIND_3PROXY], PATH_MAX, "%s", optarg);
+			break;
+		case 'H':
+			snprintf(c->conf[KIND_HEV], PATH_MAX, "%s", optarg);
 			break;
 		case 'o':
 			snprintf(c->out, sizeof c->out, "%s", optarg);
@@ -441,7 +453,9 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof c);
 	defaults(&c);
 	parse_args(argc, argv, &c);
-	dante_template = c.dante_conf;
+	conf_template[KIND_DANTE] = c.conf[KIND_DANTE];
+	conf_template[KIND_3PROXY] = c.conf[KIND_3PROXY];
+	conf_template[KIND_HEV] = c.conf[KIND_HEV];
 	setup_signals();
 	raise_nofile(c.run.tunnels);
 	if (!mkdtemp(workdir))

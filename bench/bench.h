@@ -64,6 +64,11 @@ struct proc_usage {
 #define USAGE_FDS 2
 /* sums over pid and all its descendants (dante forks worker processes) */
 int proc_usage(pid_t pid, int what, struct proc_usage *u);
+/* the threads of pid and its descendants into tids; how many */
+int proc_threads(pid_t pid, pid_t *tids, int max);
+/* voluntary and involuntary context switches of the threads of pid and
+ * its descendants that are there now; -1 when pid is not */
+long proc_switches(pid_t pid);
 
 /* ---- server.c: the servers under test ---- */
 
@@ -119,6 +124,29 @@ void server_stop(struct server *s);
 int server_usage(const struct server *s, int what, struct proc_usage *u);
 /* kills every running server at once; safe in a signal handler */
 void servers_kill_all(void);
+
+/* ---- counters.c: system calls and context switches of a server ---- */
+
+/* the most threads of a server that counting starts on; those they start
+ * later are counted with them */
+#define MAX_COUNTED 1024
+
+struct counters {
+	const struct server *server;
+	int perf;		/* 1: perf events; 0: /proc, switches only */
+	int n;
+	int sys[MAX_COUNTED], cs[MAX_COUNTED];	/* per thread, one of each */
+};
+struct counts {
+	double syscalls, switches;	/* so far; NAN when not counted */
+};
+
+/* starts counting on a running server, with perf events when it can
+ * (see counters.c); 0, or -1 for direct or a server that does not run */
+int counters_open(struct counters *k, const struct server *s);
+/* the counts so far: only their differences mean something */
+void counters_read(const struct counters *k, struct counts *c);
+void counters_close(struct counters *k);
 
 /* ---- target.c: the far ends, in a thread of their own ---- */
 
@@ -193,6 +221,8 @@ struct run_opts {
 	double thru_s;
 	double conn_s;
 	double lat_s;
+	int counters;			/* conn: count system calls and
+					 * context switches */
 	int tunnels;			/* idle tunnels at the end */
 	int tunnels_small;		/* ... and at the first step */
 };
@@ -209,10 +239,15 @@ struct conn_result {
 	double rate;			/* completed connections per second */
 	double hs_p50_us, hs_p99_us;
 	double cpu_us_per_conn;		/* server CPU; NAN for direct */
+	double sys_per_conn;		/* server system calls; NAN: not
+					 * counted */
+	double cs_per_conn;		/* server context switches */
 	long errors;
 };
+/* count: the server's system calls and context switches too, if
+ * o->counters */
 int connrate_run(const struct server *s, struct target *t, int clients,
-    const struct run_opts *o, struct conn_result *r);
+    int count, const struct run_opts *o, struct conn_result *r);
 
 struct lat_result {
 	double p50_us, p99_us;
@@ -254,6 +289,8 @@ extern const int scale_instances[NSCALE];	/* 1, 2 */
 #define M_CONN_P99 "conn_x%d_hs_p99"	/* us */
 #define M_CONN_ERR "conn_x%d_errors"
 #define M_CONN_CPU "conn_x%d_cpu"		/* us per connection */
+#define M_CONN_SYS "conn_x%d_sys"		/* system calls per connection */
+#define M_CONN_CS "conn_x%d_cs"		/* context switches per connection */
 #define M_RTT_P50 "rtt_p50"		/* us */
 #define M_RTT_P99 "rtt_p99"
 /* idle tunnels, by state ("idle", "t1000", "t9900", "closed") */

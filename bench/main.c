@@ -57,6 +57,9 @@ static const char usage_text[] =
 "  --lat-duration S    window of the round-trip measurement (1)\n"
 "  --warmup S          before each window (default 0.25)\n"
 "  --tunnels N         idle tunnels at the last step (default 9900)\n"
+"  --no-counters       conn: count no system calls and context switches\n"
+"                      (the count costs each system call on the machine\n"
+"                      a little)\n"
 "  --sections LIST     of thru,conn,lat,idle,scale (default all)\n"
 "  --server NAME=PATH  a server to compare with direct, repeatable; the\n"
 "                      first replaces the defaults, which are\n"
@@ -160,7 +163,8 @@ defaults(struct config *c)
 	c->rounds = 3;
 	c->sections = SEC_THRU | SEC_CONN | SEC_LAT | SEC_IDLE | SEC_SCALE;
 	c->run = (struct run_opts){ .warmup_s = 0.25, .thru_s = 2,
-	    .conn_s = 2, .lat_s = 1, .tunnels = 9900, .tunnels_small = 1000 };
+	    .conn_s = 2, .lat_s = 1, .counters = 1, .tunnels = 9900,
+	    .tunnels_small = 1000 };
 	snprintf(c->out, sizeof c->out, "%s/results.tsv", dir);
 	snprintf(c->conf[KIND_DANTE], PATH_MAX, "%s/danted.conf", dir);
 	snprintf(c->conf[KIND_3PROXY], PATH_MAX, "%s/3proxy.cfg", dir);
@@ -178,6 +182,7 @@ parse_args(int argc, char **argv, struct config *c)
 		{ "lat-duration", required_argument, NULL, 'l' },
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "tunnels", required_argument, NULL, 't' },
+		{ "no-counters", no_argument, NULL, 'n' },
 		{ "sections", required_argument, NULL, 's' },
 		{ "server", required_argument, NULL, 'S' },
 		{ "danted-conf", required_argument, NULL, 'D' },
@@ -213,6 +218,9 @@ parse_args(int argc, char **argv, struct config *c)
 		case 't':
 			c->run.tunnels = (int)parse_num("--tunnels", optarg, 1,
 			    100000);
+			break;
+		case 'n':
+			c->run.counters = 0;
 			break;
 		case 's':
 			c->sections = parse_sections(optarg);

@@ -145,9 +145,10 @@ fuzz: $(prog) $(FUZZ_BINS)
 .PHONY: all units test asan tsan fuzz static check install uninstall clean
 
 # the benchmark against a direct connection and the installed peers, see
-# bench/README; options through BENCH_ARGS="..."
+# bench/README; options through BENCH_ARGS="...", the peers that
+# bench/peers.sh built under DIR through PEERS=DIR
 bench: $(prog)
-	$(MAKE) -C bench run
+	$(MAKE) -C bench run $(if $(PEERS),PEERS=$(abspath $(PEERS)))
 	/usr/bin/python3 bench/plot.py
 
 .PHONY: bench

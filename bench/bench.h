@@ -64,10 +64,24 @@ struct proc_usage {
 #define USAGE_FDS 2
 /* sums over pid and all its descendants (dante forks worker processes) */
 int proc_usage(pid_t pid, int what, struct proc_usage *u);
+/* the threads of pid and its descendants into tids; how many */
+int proc_threads(pid_t pid, pid_t *tids, int max);
+/* voluntary and involuntary context switches of the threads of pid and
+ * its descendants that are there now; -1 when pid is not */
+long proc_switches(pid_t pid);
 
 /* ---- server.c: the servers under test ---- */
 
-enum server_kind { KIND_DIRECT, KIND_MICROSOCKS, KIND_DANTE };
+/* how a server is started: microsocks takes -i and -p, the others a
+ * config file written from a template */
+enum server_kind {
+	KIND_DIRECT,
+	KIND_MICROSOCKS,
+	KIND_DANTE,		/* danted -f CONF, forks workers */
+	KIND_3PROXY,		/* 3proxy CONF */
+	KIND_HEV,		/* hev-socks5-server CONF */
+	KIND_NKINDS
+};
 
 /* the most processes of one server that share its port */
 #define MAX_INSTANCES 8
@@ -83,18 +97,19 @@ struct server {
 	pid_t pids[MAX_INSTANCES];	/* [0] is pid; all in pid's group */
 	struct sockaddr_in addr;	/* where it listens */
 	char log[128];			/* its stderr */
-	char conf[128];			/* dante: the config written for it */
+	char conf[128];			/* the config written for it, if any */
 	char pidfile[128];		/* dante: where it writes its pid */
-	char exe[128];			/* microsocks: the copy that runs */
+	char exe[128];			/* the copy that runs; not dante */
 	struct timespec mtime;		/* of path when the run started */
 	int rebuilt;			/* path changed since */
 };
 
-/* the danted.conf template, with @PORT@ for the port */
-extern const char *dante_template;
+/* the config templates by kind (danted.conf, 3proxy.cfg, hev.yml), with
+ * @PORT@ for the port; NULL for the kinds that take none */
+extern const char *conf_template[KIND_NKINDS];
 
 /* path NULL is direct; the server's files go to workdir, and so does a
- * copy of a microsocks binary, taken now.  One instance; a microsocks
+ * copy of its binary (but dante's), taken now.  One instance; a microsocks
  * server may be given more before it starts, with reuseport set: they
  * listen on one port, the kernel spreads the connections over them. */
 void server_init(struct server *s, const char *name, const char *path,
@@ -109,6 +124,29 @@ void server_stop(struct server *s);
 int server_usage(const struct server *s, int what, struct proc_usage *u);
 /* kills every running server at once; safe in a signal handler */
 void servers_kill_all(void);
+
+/* ---- counters.c: system calls and context switches of a server ---- */
+
+/* the most threads of a server that counting starts on; those they start
+ * later are counted with them */
+#define MAX_COUNTED 1024
+
+struct counters {
+	const struct server *server;
+	int perf;		/* 1: perf events; 0: /proc, switches only */
+	int n;
+	int sys[MAX_COUNTED], cs[MAX_COUNTED];	/* per thread, one of each */
+};
+struct counts {
+	double syscalls, switches;	/* so far; NAN when not counted */
+};
+
+/* starts counting on a running server, with perf events when it can
+ * (see counters.c); 0, or -1 for direct or a server that does not run */
+int counters_open(struct counters *k, const struct server *s);
+/* the counts so far: only their differences mean something */
+void counters_read(const struct counters *k, struct counts *c);
+void counters_close(struct counters *k);
 
 /* ---- target.c: the far ends, in a thread of their own ---- */
 
@@ -183,6 +221,8 @@ struct run_opts {
 	double thru_s;
 	double conn_s;
 	double lat_s;
+	int counters;			/* conn: count system calls and
+					 * context switches */
 	int tunnels;			/* idle tunnels at the end */
 	int tunnels_small;		/* ... and at the first step */
 };
@@ -199,10 +239,15 @@ struct conn_result {
 	double rate;			/* completed connections per second */
 	double hs_p50_us, hs_p99_us;
 	double cpu_us_per_conn;		/* server CPU; NAN for direct */
+	double sys_per_conn;		/* server system calls; NAN: not
+					 * counted */
+	double cs_per_conn;		/* server context switches */
 	long errors;
 };
+/* count: the server's system calls and context switches too, if
+ * o->counters */
 int connrate_run(const struct server *s, struct target *t, int clients,
-    const struct run_opts *o, struct conn_result *r);
+    int count, const struct run_opts *o, struct conn_result *r);
 
 struct lat_result {
 	double p50_us, p99_us;
@@ -244,6 +289,8 @@ extern const int scale_instances[NSCALE];	/* 1, 2 */
 #define M_CONN_P99 "conn_x%d_hs_p99"	/* us */
 #define M_CONN_ERR "conn_x%d_errors"
 #define M_CONN_CPU "conn_x%d_cpu"		/* us per connection */
+#define M_CONN_SYS "conn_x%d_sys"		/* system calls per connection */
+#define M_CONN_CS "conn_x%d_cs"		/* context switches per connection */
 #define M_RTT_P50 "rtt_p50"		/* us */
 #define M_RTT_P99 "rtt_p99"
 /* idle tunnels, by state ("idle", "t1000", "t9900", "closed") */

@@ -7,7 +7,8 @@
  * Counted are the loops that end within the window after a warm-up, and
  * the handshake time of each: from before connect() to the CONNECT reply
  * (direct: to the connect's completion); and the server's CPU time
- * (utime+stime, all instances) over the window, per connection. */
+ * (utime+stime, all instances) over the window, per connection, and if
+ * asked its system calls and context switches (see counters.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct rater {
 	double w0, w1;		/* the window */
 	double cpu0;		/* the server's CPU seconds at w0; NAN: not
 				 * read yet, or direct */
+	struct counts n0;	/* its system calls, context switches at w0 */
 	long done, errors;
 	struct samples hs_us;
 };
@@ -182,13 +184,26 @@ server_cpu(const struct server *s)
 	return server_usage(s, 0, &u) == 0 ? u.cpu_s : NAN;
 }
 
+/* (n1 - n0) / done, for each count */
+static void
+per_conn(const struct counts *n0, const struct counts *n1, long done,
+    struct conn_result *res)
+{
+	res->sys_per_conn = done > 0 ? (n1->syscalls - n0->syscalls) /
+	    (double)done : NAN;
+	res->cs_per_conn = done > 0 ? (n1->switches - n0->switches) /
+	    (double)done : NAN;
+}
+
 int
 connrate_run(const struct server *s, struct target *t, int clients,
-    const struct run_opts *o, struct conn_result *res)
+    int count, const struct run_opts *o, struct conn_result *res)
 {
+	struct counters k;
+	struct counts n1;
 	struct rater r;
 	double cpu1;
-	int marked = 0, i;
+	int marked = 0, counting, i;
 
 	memset(&r, 0, sizeof r);
 	r.proxy = s->kind == KIND_DIRECT ? NULL : &s->addr;
@@ -200,6 +215,8 @@ connrate_run(const struct server *s, struct target *t, int clients,
 		die("out of memory or fds");
 	samples_init(&r.hs_us, MAX_SAMPLES);
 	r.cpu0 = NAN;
+	/* before the warm-up: attaching to each thread takes a moment */
+	counting = count && o->counters && counters_open(&k, s) == 0;
 	r.w0 = now_s() + o->warmup_s;
 	r.w1 = r.w0 + o->conn_s;
 	for (i = 0; i < clients; i++)
@@ -211,10 +228,18 @@ connrate_run(const struct server *s, struct target *t, int clients,
 		 * with the clients stalled, at both edges alike */
 		if (!marked && now_s() >= r.w0) {
 			r.cpu0 = server_cpu(s);
+			if (counting)
+				counters_read(&k, &r.n0);
 			marked = 1;
 		}
 	}
 	cpu1 = server_cpu(s);
+	res->sys_per_conn = res->cs_per_conn = NAN;
+	if (counting) {
+		counters_read(&k, &n1);
+		per_conn(&r.n0, &n1, r.done, res);
+		counters_close(&k);
+	}
 	for (i = 0; i < clients; i++)
 		if (r.c[i].phase != IDLE)
 			close(r.c[i].h.fd);

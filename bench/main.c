@@ -20,15 +20,28 @@
 
 #define MAX_SERVERS 16
 
+/* the peers that peers.sh builds: a name, and where the binary is in the
+ * source tree of each, under the directory --peers names */
+#define NPEERS 3
+static const struct {
+	const char *name, *path;
+} peer_list[NPEERS] = {
+	{ "mshead", "microsocks/microsocks" },
+	{ "3proxy", "3proxy/bin/3proxy" },
+	{ "hev", "hev-socks5-server/bin/hev-socks5-server" },
+};
+
 struct config {
 	struct run_opts run;
 	int rounds;
 	int sections;
 	char out[PATH_MAX];
-	char dante_conf[PATH_MAX];
+	char conf[KIND_NKINDS][PATH_MAX];	/* templates by kind */
 	char ours[PATH_MAX];
 	int nspec;			/* --server NAME=PATH, in order */
 	char *spec_name[MAX_SERVERS], *spec_path[MAX_SERVERS];
+	char peers[PATH_MAX];		/* --peers DIR; "" when not given */
+	char peer_path[NPEERS][PATH_MAX];
 	struct server servers[MAX_SERVERS];	/* [0] is direct */
 	char real[MAX_SERVERS][PATH_MAX];	/* their resolved paths */
 	int nservers;
@@ -44,15 +57,26 @@ static const char usage_text[] =
 "  --lat-duration S    window of the round-trip measurement (1)\n"
 "  --warmup S          before each window (default 0.25)\n"
 "  --tunnels N         idle tunnels at the last step (default 9900)\n"
+"  --no-counters       conn: count no system calls and context switches\n"
+"                      (the count costs each system call on the machine\n"
+"                      a little)\n"
 "  --sections LIST     of thru,conn,lat,idle,scale (default all)\n"
 "  --server NAME=PATH  a server to compare with direct, repeatable; the\n"
 "                      first replaces the defaults, which are\n"
 "                      ours=../microsocks (next to this program's dir),\n"
 "                      debian=/usr/bin/microsocks, dante=/usr/sbin/danted.\n"
 "                      A PATH named *danted* or *sockd* is run as dante\n"
-"                      with --danted-conf, any other as microsocks\n"
-"  --danted-conf FILE  template, @PORT@ for the port (default danted.conf\n"
-"                      next to this program)\n"
+"                      with --danted-conf, *3proxy* as 3proxy with\n"
+"                      --3proxy-conf, *hev-socks5* as hev-socks5-server\n"
+"                      with --hev-conf, any other as microsocks\n"
+"  --danted-conf FILE  config templates, @PORT@ for the port (defaults:\n"
+"  --3proxy-conf FILE  danted.conf, 3proxy.cfg and hev.yml next to this\n"
+"  --hev-conf FILE     program)\n"
+"  --peers DIR         adds, after those, the peers that peers.sh built\n"
+"                      under DIR: mshead=DIR/microsocks/microsocks,\n"
+"                      3proxy=DIR/3proxy/bin/3proxy,\n"
+"                      hev=DIR/hev-socks5-server/bin/hev-socks5-server\n"
+"                      (each skipped with a note when it is not there)\n"
 "  --out FILE          the figures, as TSV (default results.tsv next to\n"
 "                      this program)\n"
 "Everything runs on 127.0.0.1.\n";
@@ -118,7 +142,7 @@ parse_server(struct config *c, char *arg)
 		usage("server name '%s': up to 20 letters, digits, _-.", arg);
 	if (strcmp(arg, "direct") == 0)
 		usage("'%s' is the name of the connection without proxy", arg);
-	if (c->nspec == MAX_SERVERS - 1)
+	if (c->nspec == MAX_SERVERS - 1 - NPEERS)
 		usage("too many servers at '%s'", arg);
 	c->spec_name[c->nspec] = arg;
 	c->spec_path[c->nspec++] = eq + 1;
@@ -139,9 +163,12 @@ defaults(struct config *c)
 	c->rounds = 3;
 	c->sections = SEC_THRU | SEC_CONN | SEC_LAT | SEC_IDLE | SEC_SCALE;
 	c->run = (struct run_opts){ .warmup_s = 0.25, .thru_s = 2,
-	    .conn_s = 2, .lat_s = 1, .tunnels = 9900, .tunnels_small = 1000 };
+	    .conn_s = 2, .lat_s = 1, .counters = 1, .tunnels = 9900,
+	    .tunnels_small = 1000 };
 	snprintf(c->out, sizeof c->out, "%s/results.tsv", dir);
-	snprintf(c->dante_conf, sizeof c->dante_conf, "%s/danted.conf", dir);
+	snprintf(c->conf[KIND_DANTE], PATH_MAX, "%s/danted.conf", dir);
+	snprintf(c->conf[KIND_3PROXY], PATH_MAX, "%s/3proxy.cfg", dir);
+	snprintf(c->conf[KIND_HEV], PATH_MAX, "%s/hev.yml", dir);
 	snprintf(c->ours, sizeof c->ours, "%s/../microsocks", dir);
 }
 
@@ -155,9 +182,13 @@ parse_args(int argc, char **argv, struct config *c)
 		{ "lat-duration", required_argument, NULL, 'l' },
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "tunnels", required_argument, NULL, 't' },
+		{ "no-counters", no_argument, NULL, 'n' },
 		{ "sections", required_argument, NULL, 's' },
 		{ "server", required_argument, NULL, 'S' },
 		{ "danted-conf", required_argument, NULL, 'D' },
+		{ "3proxy-conf", required_argument, NULL, '3' },
+		{ "hev-conf", required_argument, NULL, 'H' },
+		{ "peers", required_argument, NULL, 'P' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -188,6 +219,9 @@ parse_args(int argc, char **argv, struct config *c)
 			c->run.tunnels = (int)parse_num("--tunnels", optarg, 1,
 			    100000);
 			break;
+		case 'n':
+			c->run.counters = 0;
+			break;
 		case 's':
 			c->sections = parse_sections(optarg);
 			break;
@@ -195,8 +229,16 @@ parse_args(int argc, char **argv, struct config *c)
 			parse_server(c, optarg);
 			break;
 		case 'D':
-			snprintf(c->dante_conf, sizeof c->dante_conf, "%s",
-			    optarg);
+			snprintf(c->conf[KIND_DANTE], PATH_MAX, "%s", optarg);
+			break;
+		case '3':
+			snprintf(c->conf[KIND_3PROXY], PATH_MAX, "%s", optarg);
+			break;
+		case 'H':
+			snprintf(c->conf[KIND_HEV], PATH_MAX, "%s", optarg);
+			break;
+		case 'P':
+			snprintf(c->peers, sizeof c->peers, "%s", optarg);
 			break;
 		case 'o':
 			snprintf(c->out, sizeof c->out, "%s", optarg);
@@ -213,27 +255,56 @@ parse_args(int argc, char **argv, struct config *c)
 		c->run.tunnels_small = c->run.tunnels;
 }
 
-/* direct, then the servers asked for (or the defaults) that are there */
+static int
+name_taken(const char *name, const char *const *names, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* direct, then the servers asked for (or the defaults) and the peers
+ * that are there */
 static void
 setup_servers(struct config *c, const char *workdir)
 {
-	static char *const def_name[] = { "ours", "debian", "dante" };
+	static const char *const def_name[] = { "ours", "debian", "dante" };
 	const char *def_path[] = { c->ours, "/usr/bin/microsocks",
 	    "/usr/sbin/danted" };
+	const char *name[MAX_SERVERS], *path[MAX_SERVERS];
 	struct server *s;
-	int i, n = c->nspec ? c->nspec : 3;
+	int i, n = 0;
 
+	for (i = 0; i < (c->nspec ? c->nspec : 3); i++, n++) {
+		name[n] = c->nspec ? c->spec_name[i] : def_name[i];
+		path[n] = c->nspec ? c->spec_path[i] : def_path[i];
+	}
+	for (i = 0; i < NPEERS && c->peers[0]; i++) {
+		/* the name also names the server's files: one of each */
+		if (name_taken(peer_list[i].name, name, n)) {
+			note("note: %s is given with --server: the peer of "
+			    "that name is left out", peer_list[i].name);
+			continue;
+		}
+		if (snprintf(c->peer_path[i], PATH_MAX, "%s/%s", c->peers,
+		    peer_list[i].path) >= PATH_MAX)
+			usage("--peers: '%s' is too long", c->peers);
+		name[n] = peer_list[i].name;
+		path[n++] = c->peer_path[i];
+	}
 	server_init(&c->servers[0], "direct", NULL, workdir);
 	c->nservers = 1;
 	for (i = 0; i < n; i++) {
 		s = &c->servers[c->nservers];
-		server_init(s, c->nspec ? c->spec_name[i] : def_name[i],
-		    c->nspec ? c->spec_path[i] : def_path[i], workdir);
+		server_init(s, name[i], path[i], workdir);
 		if (s->available) {
-			c->nservers++;
 			/* for the header: ours is found through bench/.. */
-			if (realpath(s->path, c->real[i]))
-				s->path = c->real[i];
+			if (realpath(s->path, c->real[c->nservers]))
+				s->path = c->real[c->nservers];
+			c->nservers++;
 		}
 		else
 			note("note: %s (%s) is not installed: skipped", s->name,
@@ -441,7 +512,9 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof c);
 	defaults(&c);
 	parse_args(argc, argv, &c);
-	dante_template = c.dante_conf;
+	conf_template[KIND_DANTE] = c.conf[KIND_DANTE];
+	conf_template[KIND_3PROXY] = c.conf[KIND_3PROXY];
+	conf_template[KIND_HEV] = c.conf[KIND_HEV];
 	setup_signals();
 	raise_nofile(c.run.tunnels);
 	if (!mkdtemp(workdir))

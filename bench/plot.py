@@ -3,8 +3,9 @@
 """Turn socksbench's results.tsv into results.svg: four small panels of
 horizontal bars, one bar (or group of bars) per server, from the median
 rows.  Servers missing from the file, or from a measure, are not drawn,
-nor are the measures not named here (the scale section's, CPU per
-connection): the tables on stdout show those.
+nor are the measures not named here (the scale section's, CPU, system
+calls and context switches per connection): the tables on stdout show
+those.
 
     plot.py [results.tsv [results.svg]]    (defaults: next to this file)
 """

@@ -110,9 +110,10 @@ cpu_seconds(pid_t pid)
 	    (double)sysconf(_SC_CLK_TCK);
 }
 
-/* the value in kB of a "Name:   123 kB" line of /proc/PID/status */
+/* the number of a "Name:   123 kB" or "Name:\t123" line of a status
+ * file of /proc */
 static long
-status_kib(const char *status, const char *name)
+status_field(const char *status, const char *name)
 {
 	const char *p = strstr(status, name);
 
@@ -157,12 +158,83 @@ proc_usage(pid_t pid, int what, struct proc_usage *u)
 		if (!(what & USAGE_MEM))
 			continue;
 		if (read_proc(pids[i], "status", buf, sizeof buf) > 0) {
-			u->rss_kib += status_kib(buf, "\nVmRSS:");
-			u->anon_kib += status_kib(buf, "\nRssAnon:");
+			u->rss_kib += status_field(buf, "\nVmRSS:");
+			u->anon_kib += status_field(buf, "\nRssAnon:");
 		}
 		/* the pages shared among dante's processes, shared out */
 		if (read_proc(pids[i], "smaps_rollup", buf, sizeof buf) > 0)
-			u->pss_kib += status_kib(buf, "\nPss:");
+			u->pss_kib += status_field(buf, "\nPss:");
 	}
 	return 0;
+}
+
+/* the threads of pid and of its descendants into tids; how many */
+int
+proc_threads(pid_t pid, pid_t *tids, int max)
+{
+	static pid_t pids[MAX_PROCS];
+	char path[64];
+	struct dirent *e;
+	int i, n, k = 0;
+	DIR *d;
+
+	if (pid <= 0)
+		return 0;
+	n = proc_tree(pid, pids, MAX_PROCS);
+	for (i = 0; i < n && k < max; i++) {
+		snprintf(path, sizeof path, "/proc/%d/task", (int)pids[i]);
+		d = opendir(path);
+		if (!d)
+			continue;
+		while ((e = readdir(d)) && k < max)
+			if (isdigit((unsigned char)e->d_name[0]))
+				tids[k++] = (pid_t)atoi(e->d_name);
+		closedir(d);
+	}
+	return k;
+}
+
+/* the context switches of one thread, voluntary or not */
+static long
+task_switches(pid_t pid, const char *tid)
+{
+	char path[96], buf[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/task/%s/status", (int)pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return status_field(buf, "\nvoluntary_ctxt_switches:") +
+	    status_field(buf, "\nnonvoluntary_ctxt_switches:");
+}
+
+long
+proc_switches(pid_t pid)
+{
+	static pid_t pids[MAX_PROCS];
+	char path[64];
+	struct dirent *e;
+	long sum = 0;
+	int i, n;
+	DIR *d;
+
+	if (pid <= 0)
+		return -1;
+	n = proc_tree(pid, pids, MAX_PROCS);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "/proc/%d/task", (int)pids[i]);
+		d = opendir(path);
+		if (!d)
+			continue;
+		while ((e = readdir(d)))
+			if (isdigit((unsigned char)e->d_name[0]))
+				sum += task_switches(pids[i], e->d_name);
+		closedir(d);
+	}
+	return sum;
 }

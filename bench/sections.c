@@ -23,7 +23,7 @@ static void
 progress(const struct section *c, const char *what, const struct server *s,
     const char *fmt, ...)
 {
-	char figures[96];
+	char figures[128];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -91,19 +91,30 @@ conn_one(const struct section *c, int si, int clients)
 {
 	const struct server *s = &c->servers[si];
 	struct conn_result r;
-	char what[16];
+	char what[16], per[80] = "";
+	int n;
 
 	snprintf(what, sizeof what, "conn x%d", clients);
-	connrate_run(s, c->target, clients, c->opts, &r);
+	connrate_run(s, c->target, clients, 1, c->opts, &r);
 	add(c, si, "conn/s", r.rate, M_CONN, clients);
 	add(c, si, "us", r.hs_p50_us, M_CONN_P50, clients);
 	add(c, si, "us", r.hs_p99_us, M_CONN_P99, clients);
 	add(c, si, "count", (double)r.errors, M_CONN_ERR, clients);
 	add(c, si, "us", r.cpu_us_per_conn, M_CONN_CPU, clients);
-	progress(c, what, s, isnan(r.cpu_us_per_conn) ?
-	    "%.0f conn/s, handshake p50 %.0f us" :
-	    "%.0f conn/s, handshake p50 %.0f us, server %.1f CPU us/conn",
-	    r.rate, r.hs_p50_us, r.cpu_us_per_conn);
+	add(c, si, "count", r.sys_per_conn, M_CONN_SYS, clients);
+	add(c, si, "count", r.cs_per_conn, M_CONN_CS, clients);
+	n = 0;
+	if (!isnan(r.cpu_us_per_conn))
+		n += snprintf(per + n, sizeof per - (size_t)n,
+		    ", server a conn: %.1f CPU us", r.cpu_us_per_conn);
+	if (!isnan(r.sys_per_conn))
+		n += snprintf(per + n, sizeof per - (size_t)n,
+		    ", %.1f syscalls", r.sys_per_conn);
+	if (!isnan(r.cs_per_conn))
+		snprintf(per + n, sizeof per - (size_t)n, ", %.2f cs",
+		    r.cs_per_conn);
+	progress(c, what, s, "%.0f conn/s, handshake p50 %.0f us%s", r.rate,
+	    r.hs_p50_us, per);
 	if (r.errors)
 		note("note: %s %s: %ld failed connections", s->name, what,
 		    r.errors);
@@ -222,7 +233,7 @@ scale_one(const struct section *c, int k, int clients)
 	char what[16];
 
 	snprintf(what, sizeof what, "scale x%d", clients);
-	connrate_run(s, c->target, clients, c->opts, &r);
+	connrate_run(s, c->target, clients, 0, c->opts, &r);
 	add(c, c->ours, "conn/s", r.rate, M_SCALE, n, clients);
 	add(c, c->ours, "us", r.cpu_us_per_conn, M_SCALE_CPU, n, clients);
 	add(c, c->ours, "count", (double)r.errors, M_SCALE_ERR, n, clients);

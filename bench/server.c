@@ -25,7 +25,7 @@
 /* after the port answers: dante's mother is up, its workers may not be */
 #define SETTLE_S 0.2
 
-const char *dante_template;
+const char *conf_template[KIND_NKINDS];
 
 /* the process groups of the running servers, for servers_kill_all() */
 #define MAX_LIVE 32
@@ -58,14 +58,21 @@ servers_kill_all(void)
 			kill(-live[i], SIGKILL);
 }
 
+/* by the file name: *danted* or *sockd* is dante, *3proxy* 3proxy,
+ * *hev-socks5* hev, anything else microsocks */
 static enum server_kind
 kind_of(const char *path)
 {
 	const char *base = strrchr(path, '/');
 
 	base = base ? base + 1 : path;
-	return strstr(base, "danted") || strstr(base, "sockd") ?
-	    KIND_DANTE : KIND_MICROSOCKS;
+	if (strstr(base, "danted") || strstr(base, "sockd"))
+		return KIND_DANTE;
+	if (strstr(base, "3proxy"))
+		return KIND_3PROXY;
+	if (strstr(base, "hev-socks5"))
+		return KIND_HEV;
+	return KIND_MICROSOCKS;
 }
 
 static struct timespec
@@ -134,9 +141,10 @@ server_init(struct server *s, const char *name, const char *path,
 	snprintf(s->log, sizeof s->log, "%s/%s.log", workdir, name);
 	snprintf(s->conf, sizeof s->conf, "%s/%s.conf", workdir, name);
 	snprintf(s->pidfile, sizeof s->pidfile, "%s/%s.pid", workdir, name);
-	/* a build of ours may be replaced, or removed, in mid-run; dante's
-	 * workers find their program by its path, so it stays where it is */
-	if (s->kind == KIND_MICROSOCKS && s->available) {
+	/* a build of ours, or of a peer, may be replaced, or removed, in
+	 * mid-run; dante's workers find their program by its path, so it
+	 * stays where it is */
+	if (s->kind != KIND_DANTE && s->available) {
 		snprintf(s->exe, sizeof s->exe, "%s/%s.bin", workdir, name);
 		if (copy_exe(path, s->exe) < 0)
 			s->exe[0] = '\0';
@@ -214,17 +222,19 @@ free_port(void)
 	return -1;
 }
 
-/* the template with every @PORT@ replaced, into s->conf */
+/* the template of the server's kind with every @PORT@ replaced, into
+ * s->conf */
 static int
-write_dante_conf(const struct server *s, int port)
+write_conf(const struct server *s, int port)
 {
+	const char *template = conf_template[s->kind];
 	char buf[8192], *p, *q;
 	FILE *in, *out;
 	size_t n;
 
-	in = fopen(dante_template, "re");
+	in = fopen(template, "re");
 	if (!in) {
-		note("%s: cannot read %s", s->name, dante_template);
+		note("%s: cannot read %s", s->name, template);
 		return -1;
 	}
 	n = fread(buf, 1, sizeof buf - 1, in);
@@ -269,6 +279,8 @@ exec_server(const struct server *s, int port, pid_t pgid)
 	if (s->kind == KIND_DANTE)
 		execl(s->path, s->path, "-f", s->conf, "-p", s->pidfile,
 		    (char *)NULL);
+	else if (s->kind == KIND_3PROXY || s->kind == KIND_HEV)
+		execl(exe, exe, s->conf, (char *)NULL);
 	else if (s->reuseport)
 		execl(exe, exe, "--reuseport", "-i", "127.0.0.1", "-p",
 		    portstr, (char *)NULL);
@@ -422,7 +434,7 @@ server_start(struct server *s)
 		port = free_port();
 		if (port < 0)
 			return -1;
-		if (s->kind == KIND_DANTE && write_dante_conf(s, port) < 0)
+		if (conf_template[s->kind] && write_conf(s, port) < 0)
 			return -1;
 		s->addr = loopback((uint16_t)port);
 		if (spawn(s, port) < 0)

@@ -158,9 +158,9 @@ thru_tables(const struct server *sv, int ns)
 static void
 conn_table(const struct server *sv, int ns)
 {
-	struct col c[3 * NCLIENTS], cpu[NCLIENTS];
+	struct col c[3 * NCLIENTS], cpu[3 * NCLIENTS];
 	char head[24];
-	int k, m, n = 0;
+	int k, m, n = 0, nc = 0;
 
 	for (k = 0; k < NCLIENTS; k++) {
 		m = conn_clients[k];
@@ -170,14 +170,19 @@ conn_table(const struct server *sv, int ns)
 		col(&c[n++], head, "%.0f", 0, M_CONN_P50, m);
 		snprintf(head, sizeof head, "x%d p99 us", m);
 		col(&c[n++], head, "%.0f", 0, M_CONN_P99, m);
-		snprintf(head, sizeof head, "x%d", m);
-		col(&cpu[k], head, "%.1f", 0, M_CONN_CPU, m);
+		snprintf(head, sizeof head, "x%d CPU us", m);
+		col(&cpu[nc++], head, "%.1f", 0, M_CONN_CPU, m);
+		snprintf(head, sizeof head, "x%d sys/conn", m);
+		col(&cpu[nc++], head, "%.1f", 0, M_CONN_SYS, m);
+		snprintf(head, sizeof head, "x%d cs/conn", m);
+		col(&cpu[nc++], head, "%.2f", 0, M_CONN_CS, m);
 	}
 	print_table("Connections per second at 1, 16, 128 concurrent clients; "
 	    "handshake time p50/p99\n(connect .. CONNECT reply; direct: "
 	    "connect only)", sv, ns, c, n);
-	print_table("Server CPU microseconds (utime+stime) per connection, at "
-	    "1, 16, 128 clients", sv, ns, cpu, NCLIENTS);
+	print_table("The server's share per connection, at 1, 16, 128 clients: "
+	    "CPU microseconds\n(utime+stime), system calls, context "
+	    "switches", sv, ns, cpu, nc);
 }
 
 /* a row for each number of instances of each server that has them */

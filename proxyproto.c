@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "proxyproto.h"
+#include "rd.h"
 
 /* section 2.1: the longest line, "PROXY UNKNOWN" and two IPv6 addresses
  * and ports, CRLF included */
@@ -20,52 +21,6 @@ static const unsigned char v2_sig[] =
 
 /* section 2.2.3 */
 #define PP2_TYPE_CRC32C 0x03
-
-/* A bounds-checked read cursor: every getter fails instead of reading past
- * the bytes received. */
-struct rd {
-	const unsigned char *p;
-	size_t len, pos;
-};
-
-static int
-rd_u8(struct rd *r, unsigned char *v)
-{
-	if (r->len - r->pos < 1)
-		return -1;
-	*v = r->p[r->pos++];
-	return 0;
-}
-
-/* a 16-bit big-endian number */
-static int
-rd_u16(struct rd *r, size_t *v)
-{
-	if (r->len - r->pos < 2)
-		return -1;
-	*v = (size_t)r->p[r->pos] << 8 | r->p[r->pos + 1];
-	r->pos += 2;
-	return 0;
-}
-
-static int
-rd_bytes(struct rd *r, void *dst, size_t n)
-{
-	if (r->len - r->pos < n)
-		return -1;
-	memcpy(dst, r->p + r->pos, n);
-	r->pos += n;
-	return 0;
-}
-
-static int
-rd_skip(struct rd *r, size_t n)
-{
-	if (r->len - r->pos < n)
-		return -1;
-	r->pos += n;
-	return 0;
-}
 
 /* Reads the n bytes of s: PARSE_DONE when they are there, PARSE_ERROR at
  * the first that differs, PARSE_NEED_MORE when all there were match. */

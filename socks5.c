@@ -4,33 +4,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "rd.h"
 #include "socks5.h"
-
-/* A bounds-checked read cursor: every getter fails instead of reading past
- * the bytes received. */
-struct rd {
-	const unsigned char *p;
-	size_t len, pos;
-};
-
-static int
-rd_u8(struct rd *r, unsigned char *v)
-{
-	if (r->len - r->pos < 1)
-		return -1;
-	*v = r->p[r->pos++];
-	return 0;
-}
-
-static int
-rd_bytes(struct rd *r, void *dst, size_t n)
-{
-	if (r->len - r->pos < n)
-		return -1;
-	memcpy(dst, r->p + r->pos, n);
-	r->pos += n;
-	return 0;
-}
 
 /* RFC 1928 section 3: VER NMETHODS METHODS[NMETHODS] */
 enum parse

@@ -14,7 +14,8 @@ set -u
 
 # the headers that parsers may include, and the symbols of the C library
 # (and of the compiler's support code) that they may call
-headers=" $* "
+# rd.h: the read cursor, header only
+headers=" $* rd "
 libc='memchr memcmp memcpy memmove memset strchr strcmp strcspn strlen strncmp
 strnlen strrchr strspn strstr snprintf vsnprintf inet_ntop inet_pton strtol
 strtoll strtoul strtoull gmtime_r localtime_r strftime __errno_location

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The byte pump: poll both sockets, move each direction's bytes through a
- * pipe with splice() (a heap buffer where there is none), and pass an EOF
- * on as shutdown(SHUT_WR) so that each direction ends on its own.
+/* The byte pump: poll both sockets, move each direction's bytes with
+ * recv() and send() through a small buffer of its own while they come a
+ * few at a time, through a pipe with splice() once they come in bulk (a
+ * heap buffer where there is none), and pass an EOF on as shutdown(SHUT_WR)
+ * so that each direction ends on its own.
  *
  * A direction holds its pipe or buffer only while bytes are in flight, so
  * an idle tunnel costs its two sockets and nothing else. Empty pipes go
@@ -34,6 +36,14 @@
  * for more than try another read that fails. */
 #define SHORT_READ (16 * 1024)
 
+/* For a few bytes, recv() and send() cost less than two splice()s and a
+ * pipe from the pool, whose lock all tunnels share. A direction whose read
+ * fills this many has shown bulk, and reads into a pipe until the tunnel
+ * goes quiet. The buffers are in relay()'s frame, which stays in a quiet
+ * tunnel's stack: two of 2 KiB took an idle tunnel from 8.3 to 12.3 KiB
+ * with glibc on x86-64. */
+#define SMALL_BYTES 1024
+
 struct pipe {
 	int rd, wr;
 	int big;		/* enlarged to RELAY_PIPESIZE */
@@ -42,12 +52,15 @@ struct pipe {
 struct dir {
 	int from, to;		/* sockets */
 	struct pipe p;		/* p.rd >= 0: bytes in flight are in p ... */
-	char *buf;		/* ... else in buf[off..off+len) */
+	char *buf;		/* ... else in buf[off..off+len): small, or
+				 * from the heap */
 	size_t off, len;	/* len: bytes held, in the pipe or the buffer */
 	int eof;		/* from has ended its stream */
 	int done;		/* ... and all of it went out, to is shut */
 	int starved;		/* no pipe or buffer could be had */
+	int bulk;		/* reads go into a pipe or the heap */
 	unsigned long long bytes;
+	char small[SMALL_BYTES];
 };
 
 #ifdef HAVE_SPLICE
@@ -137,7 +150,8 @@ dir_release(struct dir *d)
 {
 	if (d->len)
 		return;
-	free(d->buf);
+	if (d->buf != d->small)
+		free(d->buf);
 	d->buf = NULL;
 #ifdef HAVE_SPLICE
 	if (d->p.rd >= 0)
@@ -158,6 +172,12 @@ dir_fill(struct dir *d)
 {
 	ssize_t n;
 
+	if (!d->bulk) {
+		d->buf = d->small;
+		n = recv(d->from, d->small, sizeof d->small, 0);
+		d->bulk = n == (ssize_t)sizeof d->small;
+		goto got;
+	}
 #ifdef HAVE_SPLICE
 	if (d->p.rd >= 0 || pipe_get(&d->p) == 0) {
 		n = splice(d->from, NULL, d->p.wr, NULL, RELAY_PIPESIZE,
@@ -170,9 +190,7 @@ dir_fill(struct dir *d)
 		return 0;
 	}
 	n = recv(d->from, d->buf, RELAY_BUFSIZE, 0);
-#ifdef HAVE_SPLICE
 got:
-#endif
 	d->starved = 0;
 	if (n > 0) {
 		d->off = 0;
@@ -219,8 +237,8 @@ dir_pump(struct dir *d)
 		n = dir_fill(d);
 		if (n < 0 || (n > 0 && dir_flush(d) < 0))
 			return -1;
-	} while (n >= SHORT_READ && d->len == 0 &&
-	    d->bytes - start < ROUND_BYTES);
+	} while ((n >= SHORT_READ || n == (ssize_t)sizeof d->small) &&
+	    d->len == 0 && d->bytes - start < ROUND_BYTES);
 	return 0;
 }
 
@@ -228,7 +246,8 @@ dir_pump(struct dir *d)
 static void
 dir_free(struct dir *d)
 {
-	free(d->buf);
+	if (d->buf != d->small)
+		free(d->buf);
 #ifdef HAVE_SPLICE
 	if (d->p.rd >= 0) {
 		if (d->len)
@@ -287,9 +306,13 @@ relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 		 * forever */
 		for (i = 0; i < 2; i++)
 			pfd[i].fd = pfd[i].events ? fd[i] : -1;
-		if (quiet && timeout > o->quiet_ms)
+		/* a bulk direction goes back to small reads when quiet */
+		if ((quiet || d[0].bulk || d[1].bulk) && o->quiet_ms > 0 &&
+		    timeout > o->quiet_ms)
 			timeout = o->quiet_ms;
 		r = poll(pfd, 2, timeout);
+		if (r == 0)
+			d[0].bulk = d[1].bulk = 0;
 		if (r == 0 && quiet) {
 			quiet = 0;
 			o->on_quiet();

@@ -29,7 +29,8 @@ enum relay_end {
 struct relay_opts {
 	int idle_ms;		/* no traffic at all for this long: close */
 	int halfclose_ms;	/* after one side's EOF: idle bound instead */
-	int quiet_ms;		/* no traffic for this long: call on_quiet */
+	int quiet_ms;		/* no traffic for this long: call on_quiet,
+				 * and go back to small reads */
 	void (*on_quiet)(void);	/* once per relay, unless NULL */
 };
 

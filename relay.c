@@ -276,6 +276,10 @@ relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 	}
 	deadline = now_ms() + o->idle_ms;
 
+	/* The first thing is a poll(), not a read: the client's first bytes
+	 * after its request, if it sent any, came with the request, and the
+	 * handshake passed them on; the rest are a round trip away, behind
+	 * the reply. */
 	for (;;) {
 		pfd[0].events = pfd[1].events = 0;
 		timeout = ms_left(deadline);

@@ -38,6 +38,12 @@ server_listen(const struct addrinfo *ai, int reuseport)
 	/* accepted sockets inherit TCP_NODELAY: the relay copies what each
 	 * end wrote, let the ends do the batching */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* Not TCP_DEFER_ACCEPT, although a SOCKS client speaks first and a
+	 * thread woken for a client whose greeting has not come must wait
+	 * again: with it, the kernel holds a connection that sends nothing
+	 * for a second, so that it counts against --max-clients and
+	 * --max-per-ip and is refused only then, and is closed a second
+	 * after --handshake-timeout. */
 	/* restart at once on the port that TIME_WAIT tunnels still hold */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,

@@ -9,6 +9,8 @@
  * an idle tunnel costs its two sockets and nothing else. Empty pipes go
  * back to a small shared pool; a pipe that still holds bytes cannot. */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -204,9 +206,10 @@ got:
 	return n < 0 && !again() ? -1 : 0;
 }
 
-/* Writes what d holds. Returns 0, or -1 when the socket failed. */
+/* Writes what d holds; more: the rest of the message is right behind.
+ * Returns 0, or -1 when the socket failed. */
 static int
-dir_flush(struct dir *d)
+dir_flush(struct dir *d, int more)
 {
 	ssize_t n;
 
@@ -216,7 +219,8 @@ dir_flush(struct dir *d)
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	else
 #endif
-		n = send(d->to, d->buf + d->off, d->len, MSG_NOSIGNAL);
+		n = send(d->to, d->buf + d->off, d->len,
+		    MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 	if (n < 0)
 		return again() ? 0 : -1;
 	d->off += (size_t)n;
@@ -226,19 +230,31 @@ dir_flush(struct dir *d)
 }
 
 /* Moves bytes while both sockets are ready, up to ROUND_BYTES: each poll()
- * spared is a syscall less per chunk. Returns -1 when a socket failed. */
+ * spared is a syscall less per chunk. A read that filled the small buffer
+ * goes out with MSG_MORE, to leave in one segment with the rest of its
+ * message, which the next read splices; when no rest comes, TCP_NODELAY
+ * set again pushes it out. Returns -1 when a socket failed. */
 static int
 dir_pump(struct dir *d)
 {
+	static const int one = 1;
 	unsigned long long start = d->bytes;
 	ssize_t n;
+	int more = 0;
 
 	do {
 		n = dir_fill(d);
-		if (n < 0 || (n > 0 && dir_flush(d) < 0))
+		if (n < 0)
 			return -1;
+		if (n > 0) {
+			more = d->buf == d->small && d->bulk;
+			if (dir_flush(d, more) < 0)
+				return -1;
+		}
 	} while ((n >= SHORT_READ || n == (ssize_t)sizeof d->small) &&
 	    d->len == 0 && d->bytes - start < ROUND_BYTES);
+	if (more)
+		setsockopt(d->to, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return 0;
 }
 
@@ -338,7 +354,7 @@ relay(int cfd, int tfd, const struct relay_opts *o, struct relay_stats *st)
 					goto reset;
 			} else if (d[i].len && pfd[1 - i].revents &
 			    (POLLOUT | POLLHUP | POLLERR)) {
-				if (dir_flush(&d[i]) < 0)
+				if (dir_flush(&d[i], 0) < 0)
 					goto reset;
 			}
 		}

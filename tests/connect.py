@@ -7,7 +7,9 @@ Imported by tests/runner.py; the cases register with harness's @case.
 
 import os
 import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -271,6 +273,64 @@ def half_close_target_first():
     c.sock.shutdown(socket.SHUT_WR)
     got = target.result()
     check(got == upload, f'target got {len(got)} of {len(upload)} bytes after its own EOF')
+
+
+def target_data_segments(port):
+    """Data segments the target's one established socket on port has received, from ss."""
+    p = subprocess.run(['ss', '-Htin', 'state', 'established', f'sport = :{port}'], capture_output=True,
+                       timeout=T.PROGRAM)
+    m = re.findall(rb'data_segs_in:(\d+)', p.stdout)
+    check(len(m) == 1, f'ss: expected one socket on port {port}: {p.stdout!r} {p.stderr!r}')
+    return int(m[0])
+
+
+def first_message(size):
+    """A fresh tunnel to a target that takes size bytes; returns (seconds from the client's send to
+    the last byte at the target, the data segments that carried them)."""
+    arrived = threading.Event()
+    leave = threading.Event()
+    defer(leave.set)
+
+    def handler(conn):
+        got = b''
+        while len(got) < size:
+            data = conn.recv(65536)
+            if not data:
+                break
+            got += data
+        arrived.set()
+        leave.wait(T.IO)
+        return got
+
+    message = os.urandom(size)
+    target = Target(handler)
+    c, _ = tunnel(Server(), '127.0.0.1', target.port)
+    start = time.monotonic()
+    c.send(message)
+    check(arrived.wait(T.IO), f'{size} bytes did not reach the target')
+    elapsed = time.monotonic() - start
+    segments = target_data_segments(target.port)
+    leave.set()
+    check(target.result() == message, f'the target did not get the {size} bytes intact')
+    return elapsed, segments
+
+
+@case
+def relay_message_one_segment():
+    """A 4000-byte message, larger than the relay's small buffer, reaches the target in one TCP
+    segment (ss data_segs_in), not split where the small buffer ended."""
+    if not shutil.which('ss'):
+        raise Skip('ss not installed (Debian package iproute2)')
+    _, segments = first_message(4000)
+    check(segments == 1, f'4000 bytes came in {segments} segments')
+
+
+@case
+def relay_kilobyte_not_held():
+    """A message of exactly the small buffer's size (1024 bytes) is not held back waiting for a
+    rest that does not come: held, it would wait 200 ms for the kernel's cork timer. Best of 3."""
+    best = min(first_message(1024)[0] for _ in range(3))
+    check(best < 0.15, f'1024 bytes took {best * 1000:.0f} ms at best')
 
 
 @case

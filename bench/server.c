@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Starting and stopping the servers under test.  Each runs in a process
  * group of its own, so that stopping it also stops the workers it forked,
- * with RLIMIT_NOFILE 20000, listening on a free port of 127.0.0.1.  A
+ * with RLIMIT_NOFILE 65536, listening on a free port of 127.0.0.1.  A
  * server of several instances (microsocks --reuseport) is that many
  * processes on one port, in one group, writing to one log. */
 #include <errno.h>
@@ -19,7 +19,7 @@
 
 #include "bench.h"
 
-#define SERVER_NOFILE 20000
+#define SERVER_NOFILE 65536
 #define START_TIMEOUT_S 5.0
 #define STOP_TIMEOUT_S 3.0
 /* after the port answers: dante's mother is up, its workers may not be */

@@ -61,7 +61,7 @@ $(LIB): $(LIB_SRCS:.c=.o)
 	rm -f $@
 	$(AR) rc $@ $^
 
-tests/unit/%_test: tests/unit/%_test.c tests/unit/unit.h $(LIB)
+tests/unit/%_test: tests/unit/%_test.c tests/unit/unit.h tests/unit/unit_addr.h $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ $< $(LIB) $(LDLIBS)
 
 tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "rules.h"
 #include "unit.h"
+#include "unit_addr.h"
 #include "users.h"
 
 /* "hashed-secret" with SHA-512 crypt and the salt "unitsalt" */
@@ -27,28 +28,10 @@
 static char users_path[] = "/tmp/auth_test.XXXXXX";
 static int have_crypt;
 
-static union sockaddr_union
-addr(const char *ip)
-{
-	union sockaddr_union u;
-
-	memset(&u, 0, sizeof u);
-	if (inet_pton(AF_INET, ip, &u.v4.sin_addr) == 1) {
-		u.v4.sin_family = AF_INET;
-		u.v4.sin_port = htons(40000);
-	} else {
-		u.v6.sin6_family = AF_INET6;
-		u.v6.sin6_port = htons(40000);
-		if (inet_pton(AF_INET6, ip, &u.v6.sin6_addr) != 1)
-			abort();
-	}
-	return u;
-}
-
 static int
 needed(const char *ip)
 {
-	union sockaddr_union u = addr(ip);
+	union sockaddr_union u = unit_addr(ip, 40000);
 
 	return auth_needed(&u, 1);
 }
@@ -56,7 +39,7 @@ needed(const char *ip)
 static void
 passed(const char *ip)
 {
-	union sockaddr_union u = addr(ip);
+	union sockaddr_union u = unit_addr(ip, 40000);
 
 	auth_passed(&u);
 }

@@ -6,26 +6,12 @@
 
 #include "once.h"
 #include "unit.h"
-
-static union sockaddr_union
-addr(const char *ip)
-{
-	union sockaddr_union u;
-
-	memset(&u, 0, sizeof u);
-	if (inet_pton(AF_INET, ip, &u.v4.sin_addr) == 1) {
-		u.v4.sin_family = AF_INET;
-	} else {
-		u.v6.sin6_family = AF_INET6;
-		inet_pton(AF_INET6, ip, &u.v6.sin6_addr);
-	}
-	return u;
-}
+#include "unit_addr.h"
 
 static int
 admits(const char *ip, long long now)
 {
-	union sockaddr_union u = addr(ip);
+	union sockaddr_union u = unit_addr(ip, 0);
 
 	return once_admits(&u, now);
 }
@@ -33,7 +19,7 @@ admits(const char *ip, long long now)
 static void
 add(const char *ip, long long now)
 {
-	union sockaddr_union u = addr(ip);
+	union sockaddr_union u = unit_addr(ip, 0);
 
 	once_add(&u, now);
 }

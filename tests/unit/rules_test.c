@@ -5,30 +5,14 @@
 
 #include "rules.h"
 #include "unit.h"
-
-static union sockaddr_union
-addr(const char *ip, unsigned short port)
-{
-	union sockaddr_union u;
-
-	memset(&u, 0, sizeof u);
-	if (inet_pton(AF_INET, ip, &u.v4.sin_addr) == 1) {
-		u.v4.sin_family = AF_INET;
-		u.v4.sin_port = htons(port);
-	} else {
-		u.v6.sin6_family = AF_INET6;
-		inet_pton(AF_INET6, ip, &u.v6.sin6_addr);
-		u.v6.sin6_port = htons(port);
-	}
-	return u;
-}
+#include "unit_addr.h"
 
 /* 1 when the range s (parsed with_port) holds ip:port */
 static int
 holds(const char *s, int with_port, const char *ip, unsigned short port)
 {
 	struct rule r;
-	union sockaddr_union u = addr(ip, port);
+	union sockaddr_union u = unit_addr(ip, port);
 
 	CHECK(rule_parse(s, with_port, &r) == 0);
 	return rules_match(&r, 1, &u);
@@ -98,7 +82,8 @@ test_bad(void)
 static void
 test_from_addr(void)
 {
-	union sockaddr_union u = addr("10.1.2.3", 7), v = addr("10.1.2.4", 7);
+	union sockaddr_union u = unit_addr("10.1.2.3", 7);
+	union sockaddr_union v = unit_addr("10.1.2.4", 7);
 	struct rule r;
 
 	rule_from_addr(&u, &r);
@@ -110,7 +95,7 @@ test_from_addr(void)
 static int
 effective_is(const char *ip, const char *want)
 {
-	union sockaddr_union u = addr(ip, 80), w = addr(want, 80), out;
+	union sockaddr_union u = unit_addr(ip, 80), w = unit_addr(want, 80), out;
 	int changed = rules_effective(&u, &out);
 
 	return changed == (strcmp(ip, want) != 0) &&

@@ -20,6 +20,7 @@
 #include "rules.h"
 #include "target.h"
 #include "unit.h"
+#include "unit_addr.h"
 
 static int isolated;
 
@@ -34,29 +35,11 @@ refused(void)
 	return arch && !strcmp(arch, "mips") ? REP_FAILURE : REP_REFUSED;
 }
 
-static union sockaddr_union
-addr(const char *ip, unsigned short port)
-{
-	union sockaddr_union u;
-
-	memset(&u, 0, sizeof u);
-	if (inet_pton(AF_INET, ip, &u.v4.sin_addr) == 1) {
-		u.v4.sin_family = AF_INET;
-		u.v4.sin_port = htons(port);
-	} else {
-		u.v6.sin6_family = AF_INET6;
-		u.v6.sin6_port = htons(port);
-		if (inet_pton(AF_INET6, ip, &u.v6.sin6_addr) != 1)
-			abort();
-	}
-	return u;
-}
-
 /* 1 when u is ip, port port (0: any port) */
 static int
 is(const union sockaddr_union *u, const char *ip, unsigned short port)
 {
-	union sockaddr_union w = addr(ip, port);
+	union sockaddr_union w = unit_addr(ip, port);
 
 	return sa_same_ip(u, &w) && u->sa.sa_family == w.sa.sa_family &&
 	    (!port || sa_port(u) == port);
@@ -66,7 +49,7 @@ is(const union sockaddr_union *u, const char *ip, unsigned short port)
 static int
 listener(const char *ip, unsigned short port, unsigned short *got)
 {
-	union sockaddr_union u = addr(ip, port);
+	union sockaddr_union u = unit_addr(ip, port);
 	socklen_t len = sizeof u;
 	int fd = socket(u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
@@ -109,7 +92,7 @@ static struct socks5_request
 req_ip(const char *ip, unsigned short port, int cmd)
 {
 	struct socks5_request r;
-	union sockaddr_union u = addr(ip, 0);
+	union sockaddr_union u = unit_addr(ip, 0);
 
 	memset(&r, 0, sizeof r);
 	r.cmd = (unsigned char)cmd;
@@ -163,7 +146,7 @@ bind_to(const char *ip)
 {
 	config.have_bind_addr = ip != NULL;
 	if (ip)
-		config.bind_addr = addr(ip, 0);
+		config.bind_addr = unit_addr(ip, 0);
 }
 
 /* the options as no case changed them */
@@ -516,7 +499,7 @@ tcp_client(const char *ip, int *s)
 	*s = -1;
 	if (lfd < 0)
 		return -1;
-	u = addr(ip, port);
+	u = unit_addr(ip, port);
 	c = socket(u.sa.sa_family, SOCK_STREAM, 0);
 	if (c < 0 || connect(c, &u.sa, len = sa_len(&u)) < 0)
 		abort();
@@ -595,7 +578,7 @@ test_bind_listen(void)
 static int
 connect_from(const char *ip, const union sockaddr_union *u)
 {
-	union sockaddr_union from = addr(ip, 0);
+	union sockaddr_union from = unit_addr(ip, 0);
 	int fd = socket(u->sa.sa_family, SOCK_STREAM, 0);
 
 	if (fd < 0 || bind(fd, &from.sa, sa_len(&from)) < 0 ||

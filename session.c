@@ -147,6 +147,18 @@ relay_session(struct session *s, struct relay_stats *st)
 	return relay_end_str(relay(s->c.fd, s->tfd, &ro, st));
 }
 
+/* 1 for a balancer's health check that went well: its own connection
+ * (PROXY LOCAL or UNKNOWN) that it closed after the greeting or a login,
+ * before any request. With a check a second per instance, a line for
+ * each would bury the clients'; a check that fails is logged. */
+static int
+check_passed(const struct session *s)
+{
+	return s->c.local && s->r.cmd == 0 && s->r.rep < 0 &&
+	    !s->auth_failed && s->r.reason &&
+	    strcmp(s->r.reason, "client gone") == 0;
+}
+
 /* The session's line, and its part in the statistics. Not inlined: its
  * buffers need not be on the stack during the relay. */
 static NOINLINE void
@@ -156,7 +168,7 @@ session_end(struct session *s, const struct relay_stats *st)
 	socklen_t len = sizeof local;
 	struct timespec ts;
 
-	if (!log_quiet) {
+	if (!log_quiet && !check_passed(s)) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		s->r.end_ms = (long long)ts.tv_sec * 1000 +
 		    ts.tv_nsec / 1000000;

@@ -49,7 +49,7 @@ conn_fill(struct conn *c)
 	 * wait before reading then, rather than try a read that fails */
 	for (r = c->sent ? 0 : 1;; r = 1) {
 		if (c->len == sizeof c->buf)
-			return "client gone";
+			return HANDSHAKE_CLIENT_GONE;
 		if (r > 0) {
 			n = recv(c->fd, c->buf + c->len,
 			    sizeof c->buf - c->len, 0);
@@ -60,7 +60,7 @@ conn_fill(struct conn *c)
 			}
 			if (n == 0 || (errno != EAGAIN &&
 			    errno != EWOULDBLOCK && errno != EINTR))
-				return "client gone";
+				return HANDSHAKE_CLIENT_GONE;
 		}
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
@@ -68,7 +68,7 @@ conn_fill(struct conn *c)
 		if (r == 0)
 			return "handshake timeout";
 		if (r < 0 && errno != EINTR)
-			return "client gone";
+			return HANDSHAKE_CLIENT_GONE;
 	}
 }
 
@@ -170,7 +170,7 @@ auth_answer(struct conn *c, int ok)
 	if (ok && !c->s->c.local)
 		auth_passed(&c->s->c.addr);
 	if (conn_send(c, out, sizeof out) < 0)
-		return "client gone";
+		return HANDSHAKE_CLIENT_GONE;
 	if (ok)
 		return NULL;
 	c->s->auth_failed = 1;
@@ -206,7 +206,7 @@ authenticate(struct conn *c)
 	session_set_user(c->s, a.user);
 	if (ok < 0) {
 		c->s->auth_failed = 1;
-		why = auth_client_gone(c->fd) ? "client gone" :
+		why = auth_client_gone(c->fd) ? HANDSHAKE_CLIENT_GONE :
 		    "handshake timeout";
 	} else {
 		why = auth_answer(c, ok);
@@ -232,12 +232,12 @@ socks5_negotiate(struct conn *c, struct socks5_request *req)
 		if ((why = conn_fill(c)))
 			return why;
 	if (p == PARSE_ERROR)
-		return "client gone";
+		return HANDSHAKE_CLIENT_GONE;
 	conn_consume(c, used);
 	out[0] = 5;
 	out[1] = (unsigned char)choose_method(c, g.offers);
 	if (conn_send(c, out, sizeof out) < 0)
-		return "client gone";
+		return HANDSHAKE_CLIENT_GONE;
 	if (out[1] == METHOD_NONE) {
 		conn_linger(c);
 		return "no acceptable method";
@@ -307,7 +307,7 @@ do_connect(struct conn *c, const char **why)
 	fd = target_connect(&r->dst, c->fd, &r->peer, &r->bound, &rep);
 	if (fd < 0 && errno == ECANCELED) {
 		/* nobody to answer */
-		*why = "client gone";
+		*why = HANDSHAKE_CLIENT_GONE;
 		return -1;
 	}
 	if (fd < 0) {

@@ -13,4 +13,7 @@
  * it was to get one. */
 int handshake(struct session *s, const char **why);
 
+/* the *why of a client that closed or failed before its handshake ended */
+#define HANDSHAKE_CLIENT_GONE "client gone"
+
 #endif /* HANDSHAKE_H */

@@ -156,7 +156,7 @@ check_passed(const struct session *s)
 {
 	return s->c.local && s->r.cmd == 0 && s->r.rep < 0 &&
 	    !s->auth_failed && s->r.reason &&
-	    strcmp(s->r.reason, "client gone") == 0;
+	    strcmp(s->r.reason, HANDSHAKE_CLIENT_GONE) == 0;
 }
 
 /* The session's line, and its part in the statistics. Not inlined: its

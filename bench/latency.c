@@ -3,7 +3,7 @@
  * echo target, one message in flight at a time.
  *
  * A round trip through a server is four wake-ups (server, target, server,
- * client), and what one costs depends on where the scheduler put the two
+ * client), and what one costs depends on where the scheduler put the
  * tasks: on the same core, a switch; on another, an inter-processor
  * interrupt, which in a VM is an exit on each side.  Left to itself, the
  * scheduler keeps one placement for a window and may pick another for the
@@ -99,7 +99,7 @@ static void
 pin_server(const struct server *s, const cpu_set_t *set)
 {
 	static pid_t tids[4096];
-	int i, n = proc_threads(s->pid, tids, 4096);
+	int i, n = proc_threads(s->pid, tids, sizeof tids / sizeof tids[0]);
 
 	for (i = 0; i < n; i++)
 		sched_setaffinity(tids[i], sizeof *set, set);

@@ -131,6 +131,7 @@ stop(int sigfd, int wakefd)
 		session_stop_all();
 		wait_empty(-1, wakefd, now_ms() + STOP_MS);
 	}
+	thread_stop();
 	log_msg(LOG_L_NOTICE, "microsocks: stopped");
 	exit(0);
 }

@@ -68,8 +68,11 @@ struct thread {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reaper_wake;
+static pthread_cond_t reaped;	/* the reaper joined what had ended */
 /* under lock: */
 static struct thread *ended;	/* to be joined */
+static int reaping;		/* the reaper joins threads off the list */
+static int stopping;		/* the process exits: no thread ends */
 static int spares;		/* threads in take(), or about to be */
 static int want_spare;		/* the reaper is to start one */
 static int busy;		/* threads serving a client */
@@ -249,6 +252,10 @@ start(void *arg)
 			pthread_cond_signal(&reaper_wake);
 		}
 	}
+	/* The process exits: stay, for a thread that ended after
+	 * thread_stop() would be left unjoined. */
+	while (stopping)
+		pthread_cond_wait(&reaped, &lock);
 	t->next = ended;
 	ended = t;
 	pthread_cond_signal(&reaper_wake);
@@ -303,6 +310,7 @@ reaper(void *unused)
 		}
 		t = ended;
 		ended = NULL;
+		reaping = 1;
 		pthread_mutex_unlock(&lock);
 		for (; t; t = next) {
 			next = t->next;
@@ -312,6 +320,8 @@ reaper(void *unused)
 			thread_free(t);
 		}
 		pthread_mutex_lock(&lock);
+		reaping = 0;
+		pthread_cond_broadcast(&reaped);
 	}
 	return NULL;
 }
@@ -331,6 +341,8 @@ thread_init(const struct thread_ops *o)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	err = pthread_cond_init(&reaper_wake, &ca);
 	pthread_condattr_destroy(&ca);
+	if (!err)
+		err = pthread_cond_init(&reaped, NULL);
 	if (!err)
 		err = pthread_create(&pt, NULL, reaper, NULL);
 	if (err) {
@@ -356,6 +368,17 @@ thread_start(const void *arg, size_t len)
 	busy_dec();
 	pthread_mutex_unlock(&lock);
 	return -1;
+}
+
+void
+thread_stop(void)
+{
+	pthread_mutex_lock(&lock);
+	stopping = 1;
+	/* the threads on the list have returned, or are about to */
+	while (ended || reaping)
+		pthread_cond_wait(&reaped, &lock);
+	pthread_mutex_unlock(&lock);
 }
 
 int

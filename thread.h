@@ -37,6 +37,12 @@ int thread_init(const struct thread_ops *ops);
  * set when there is no memory or no thread to be had. */
 int thread_start(const void *arg, size_t len);
 
+/* Before the process exits: the threads that ended are joined, and
+ * those that end from now on wait for the exit instead, so that none is
+ * left ended but not joined (which a thread sanitizer reports as a
+ * leak). Threads still serving or taking clients go on. */
+void thread_stop(void);
+
 /* the threads waiting in take() now */
 int thread_spares(void);
 

@@ -86,17 +86,18 @@ units: $(UNIT_TESTS)
 test: $(prog) $(UNIT_TESTS)
 	MICROSOCKS=$${MICROSOCKS:-./$(prog)} UNIT_TESTS="$(UNIT_TESTS)" sh tests/run
 
-# the whole suite again under the sanitizers, built from scratch
+# the whole suite again under the sanitizers, built from scratch; the
+# instrumented build is removed whatever the outcome, for a later `make
+# stress` or `make fuzz` would take it for the plain one
 asan:
 	$(MAKE) clean
 	$(MAKE) test CFLAGS="$(SAN_FLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined"
-	$(MAKE) clean
+		LDFLAGS="-fsanitize=address,undefined"; st=$$?; $(MAKE) clean; exit $$st
 
 tsan:
 	$(MAKE) clean
-	$(MAKE) test CFLAGS="$(SAN_FLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread"
-	$(MAKE) clean
+	$(MAKE) test CFLAGS="$(SAN_FLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread"; \
+		st=$$?; $(MAKE) clean; exit $$st
 
 # the static musl binary must stay under 128 KiB; -z noseparate-code
 # keeps the linker from padding its segments to pages, and --gc-sections
@@ -171,8 +172,8 @@ VALGRIND_CASES = reply greeting_bad_version method_none_acceptable auth split_ha
 valgrind:
 	$(MAKE) clean
 	$(MAKE) $(prog) CFLAGS="-g -O1"
-	MICROSOCKS=tests/valgrind MS_TEST_TIME_SCALE=$(VALGRIND_SCALE) sh tests/run $(VALGRIND_CASES)
-	$(MAKE) clean
+	MICROSOCKS=tests/valgrind MS_TEST_TIME_SCALE=$(VALGRIND_SCALE) sh tests/run $(VALGRIND_CASES); \
+		st=$$?; $(MAKE) clean; exit $$st
 
 # static analysis of the server's sources; any finding fails. Left out of clang-tidy as noise:
 # swappable parameters, memcpy_s advice, widening of constant products, char narrowing,

@@ -8,7 +8,7 @@ mandir = $(prefix)/share/man
 # sockssrv.c has main(); the rest is also the library that the unit
 # tests and fuzz targets link
 SRCS = sockssrv.c $(LIB_SRCS)
-LIB_SRCS = accept.c addr.c args.c auth.c clients.c config.c handshake.c iphash.c log.c logfmt.c \
+LIB_SRCS = accept.c addr.c args.c auth.c clients.c config.c handshake.c iphash.c lockout.c log.c logfmt.c \
 	once.c proxyproto.c relay.c rules.c sblist.c server.c session.c socks4.c socks5.c systemd.c \
 	target.c thread.c udp.c userline.c users.c
 OBJS = $(SRCS:.c=.o)

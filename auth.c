@@ -2,6 +2,7 @@
 /* Who may in: one question, "may this client in, with these
  * credentials?", for the handshake to ask. */
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "lockout.h"
 #include "log.h"
 #include "once.h"
 #include "users.h"
@@ -94,6 +96,7 @@ auth_init(char *why, size_t size)
 			return -1;
 		users_set(u);
 	}
+	lockout_init((unsigned)config.fail_max, config.fail_ban_ms);
 	if (config.auth_once &&
 	    once_init(config.once_max, config.once_ttl_ms) < 0) {
 		snprintf(why, size, "%s", strerror(ENOMEM));
@@ -164,6 +167,47 @@ auth_check(const struct socks5_auth *a, int fd, long long deadline)
 		ok = users_hash_check(slot, &e, a->pass, a->plen);
 	explicit_bzero(&e, sizeof e);
 	return ok;
+}
+
+/* IPv4 in the 16 bytes of sa_key() */
+static const unsigned char v4_prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+/* What a ban holds: an IPv4 address, or an IPv6 /64, all of which one
+ * host is often given. */
+static void
+ban_key(const union sockaddr_union *a, unsigned char *key)
+{
+	sa_key(a, key);
+	if (memcmp(key, v4_prefix, sizeof v4_prefix))
+		memset(key + 8, 0, 8);
+}
+
+int
+auth_banned(const union sockaddr_union *a)
+{
+	unsigned char key[16];
+
+	ban_key(a, key);
+	return lockout_banned(key, now_ms());
+}
+
+void
+auth_failed(const union sockaddr_union *a)
+{
+	unsigned char key[16];
+	char s[INET6_ADDRSTRLEN];
+	int v4;
+
+	ban_key(a, key);
+	if (!lockout_fail(key, now_ms()))
+		return;
+	v4 = !memcmp(key, v4_prefix, sizeof v4_prefix);
+	if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? key + 12 : key, s,
+	    sizeof s))
+		snprintf(s, sizeof s, "?");
+	log_msg(LOG_L_WARNING, "microsocks: %s%s: %d wrong passwords, "
+	    "refused for %ld s", s, v4 ? "" : "/64", config.fail_max,
+	    config.fail_ban_ms / 1000);
 }
 
 void

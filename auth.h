@@ -27,6 +27,14 @@ int auth_needed(const union sockaddr_union *a, int once);
  * answer. No lock is held while a hash is computed. */
 int auth_check(const struct socks5_auth *a, int fd, long long deadline);
 
+/* 1 when the client at a is refused for the wrong passwords its address
+ * gave (--auth-fail-max, --auth-fail-ban) */
+int auth_banned(const union sockaddr_union *a);
+
+/* Counts a wrong password of the client at a; the failure that starts
+ * its address's ban is logged. */
+void auth_failed(const union sockaddr_union *a);
+
 /* Marks the client at a as authenticated, for -1. */
 void auth_passed(const union sockaddr_union *a);
 

@@ -27,6 +27,8 @@ set_defaults(void)
 {
 	config.once_ttl_ms = 3600 * 1000L;
 	config.once_max = 1024;
+	config.fail_max = 10;
+	config.fail_ban_ms = 600 * 1000L;
 	config.connect_ms = 10 * 1000;
 	config.connect_tries = 8;
 	config.bind_ms = 60 * 1000;
@@ -49,6 +51,7 @@ static const char usage_text[] =
 "  -w  client IPs or ranges that need no password\n"
 "long options, see microsocks(1) (defaults in brackets):\n"
 "  --users file  --auth-once-ttl secs (3600)  --auth-once-max n (1024)\n"
+"  --auth-fail-max n (10)  --auth-fail-ban secs (600)\n"
 "  --allow ranges  --deny ranges  --max-clients n  --max-per-ip n\n"
 "  --bind-interface if  --udp-announce addr  --udp-ports lo-hi\n"
 "  --idle-timeout secs (900)  --handshake-timeout secs (10)\n"
@@ -274,6 +277,8 @@ enum {
 	OPT_USERS,
 	OPT_ONCE_TTL,
 	OPT_ONCE_MAX,
+	OPT_FAIL_MAX,
+	OPT_FAIL_BAN,
 	OPT_LOG_FORMAT,
 	OPT_LOG_TIME,
 	OPT_SYSLOG,
@@ -299,6 +304,8 @@ static const struct option long_options[] = {
 	{ "users", required_argument, NULL, OPT_USERS },
 	{ "auth-once-ttl", required_argument, NULL, OPT_ONCE_TTL },
 	{ "auth-once-max", required_argument, NULL, OPT_ONCE_MAX },
+	{ "auth-fail-max", required_argument, NULL, OPT_FAIL_MAX },
+	{ "auth-fail-ban", required_argument, NULL, OPT_FAIL_BAN },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "log-time", required_argument, NULL, OPT_LOG_TIME },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
@@ -462,6 +469,13 @@ read_option(int c, char *arg, sblist **w, const char **b, int *pass_given)
 	case OPT_ONCE_MAX:
 		config.once_max = (size_t)parse_num("--auth-once-max", arg, 1,
 		    1000000);
+		break;
+	case OPT_FAIL_MAX:
+		config.fail_max = (int)parse_num("--auth-fail-max", arg, 0,
+		    1000000);
+		break;
+	case OPT_FAIL_BAN:
+		config.fail_ban_ms = parse_timeout("--auth-fail-ban", arg);
 		break;
 	case OPT_LOG_FORMAT:
 		set_log_format(arg);

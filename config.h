@@ -30,6 +30,8 @@ struct config {
 	int auth_once;			/* -1 */
 	long once_ttl_ms;
 	size_t once_max;
+	int fail_max;			/* --auth-fail-max; 0: no ban */
+	long fail_ban_ms;		/* --auth-fail-ban */
 
 	sblist *allow, *deny;		/* --allow, --deny; NULL: none */
 	sblist *proxy_from;		/* --proxy-protocol; NULL: none */

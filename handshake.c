@@ -164,6 +164,8 @@ auth_answer(struct conn *c, int ok)
 {
 	unsigned char out[2] = { 1, (unsigned char)!ok };
 
+	if (!ok && !c->s->c.local)
+		auth_failed(&c->s->c.addr);
 	if (!ok)
 		auth_fail_pause(c->fd, c->deadline);
 	/* before the reply, that a client may follow with a new connection */
@@ -226,6 +228,7 @@ socks5_negotiate(struct conn *c, struct socks5_request *req)
 	const char *why;
 	size_t used;
 	enum parse p;
+	int banned;
 
 	while ((p = socks5_parse_greeting(c->buf, c->len, &g, &used)) ==
 	    PARSE_NEED_MORE)
@@ -236,11 +239,19 @@ socks5_negotiate(struct conn *c, struct socks5_request *req)
 	conn_consume(c, used);
 	out[0] = 5;
 	out[1] = (unsigned char)choose_method(c, g.offers);
+	/* an address that gave too many wrong passwords gets no more tries */
+	banned = out[1] == METHOD_USERPASS && !c->s->c.local &&
+	    auth_banned(&c->s->c.addr);
+	if (banned)
+		out[1] = METHOD_NONE;
 	if (conn_send(c, out, sizeof out) < 0)
 		return HANDSHAKE_CLIENT_GONE;
 	if (out[1] == METHOD_NONE) {
+		if (banned)
+			c->s->auth_failed = 1;
 		conn_linger(c);
-		return "no acceptable method";
+		return banned ? "too many wrong passwords" :
+		    "no acceptable method";
 	}
 	if (out[1] == METHOD_USERPASS && (why = authenticate(c)))
 		return why;

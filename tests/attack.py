@@ -17,7 +17,8 @@ import subprocess
 import time
 
 from harness import (
-    ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, MIPS_SO_ERROR, NOAUTH, REP_FAIL, REP_NOT_ALLOWED,
+    ATYP_DOMAIN, ATYP_V4, ATYP_V6, BIND, LISTEN_RE, MIPS_SO_ERROR, NO_ACCEPTABLE, NOAUTH, REP_FAIL,
+    REP_NOT_ALLOWED,
     REP_OK, REP_REFUSED, S4_CONNECT, skip_on_arch, tunnel, S4_REJECTED, USERPASS, Closed, Fail, Server,
     Skip, SocksClient, T, Target, auth_request, check, connect_errno, connect_request, describe_status,
     greeting, hexs, need_isolation, run_microsocks_all, sanitizer_report, socks4_request, case,
@@ -428,6 +429,67 @@ def attack_credentials_reload_refused():
         check(c.greet(USERPASS) == USERPASS and c.auth('carol', 'pw-other') != 0,
               'the file\'s second password for the -u user was taken')
         c.close()
+
+
+# ================================================================ 8. guessing passwords
+
+BAN_ARGS = ['-u', 'alice', '-P', 'pw-alice', '--auth-fail-max', '3', '--auth-fail-ban', '2']
+BAN_RE = re.compile(r'microsocks: 127\.0\.0\.1: 3 wrong passwords, refused for 2 s$')
+
+
+def login(server, password, source=None):
+    """(the method a user/password greeting gets, the RFC 1929 status for alice and password, or
+    None where the method is not user/password); the client's local port last."""
+    c = SocksClient(server.address, source)
+    try:
+        method = c.greet(USERPASS)
+        return method, c.auth('alice', password) if method == USERPASS else None, \
+            c.sock.getsockname()[1]
+    finally:
+        c.close()
+
+
+@case
+def attack_auth_ban():
+    """--auth-fail-max 3 --auth-fail-ban 2: the third wrong password from 127.0.0.1 logs
+    "127.0.0.1: 3 wrong passwords, refused for 2 s", once; from then on 127.0.0.1 gets method FF
+    (no acceptable methods) even with the right password, and its session line says "too many
+    wrong passwords", while 127.0.0.2 logs in; no sooner than 0.9 x 2 s after the ban began, and
+    within 2 s + SLACK, 127.0.0.1 logs in again."""
+    server = Server(*BAN_ARGS)
+    for i in range(3):
+        began = time.monotonic()    # the third: the ban begins after this, before its answer
+        got = login(server, 'wrong')[:2]
+        check(got == (USERPASS, 1), f'wrong password {i + 1}: {got}, expected method 02, status 01')
+    server.wait_line(BAN_RE)
+    for password in ('pw-alice', 'wrong'):
+        method, status, port = login(server, password)
+        check(method == NO_ACCEPTABLE, f'banned, {password}: method {method:#04x}, status {status}')
+    check('(too many wrong passwords)' in session_line_of(server, port),
+          f'the refusal\'s session line: {session_line_of(server, port)!r}')
+    got = login(server, 'pw-alice', '127.0.0.2')[:2]
+    check(got == (USERPASS, 0), f'127.0.0.2 while 127.0.0.1 is banned: {got}')
+    deadline = time.monotonic() + 2 + T.SLACK
+    while login(server, 'pw-alice')[:2] != (USERPASS, 0):
+        check(time.monotonic() < deadline, f'still refused {2 + T.SLACK:.0f}s after the ban began')
+        time.sleep(T.POLL)
+    took = time.monotonic() - began
+    check(took >= 0.9 * 2, f'the ban of 2 s ended after {took:.2f}s')
+    bans = [line for line in server.stderr().splitlines() if BAN_RE.search(line)]
+    check(len(bans) == 1, f'{len(bans)} lines for one ban: {bans}')
+
+
+@case
+def attack_auth_ban_off():
+    """--auth-fail-max 0: no ban, whatever the wrong passwords: the right one logs in after 12
+    wrong ones, and nothing says "wrong passwords"."""
+    server = Server('-u', 'alice', '-P', 'pw-alice', '--auth-fail-max', '0')
+    for i in range(12):
+        got = login(server, 'wrong')[:2]
+        check(got == (USERPASS, 1), f'wrong password {i + 1}: {got}')
+    got = login(server, 'pw-alice')[:2]
+    check(got == (USERPASS, 0), f'the right password after 12 wrong ones: {got}')
+    check('wrong passwords' not in server.stderr(), 'a ban was logged with --auth-fail-max 0')
 
 
 @case

@@ -648,7 +648,8 @@ def ops_users_crypt():
                         p.err, re.M), f'stderr: {p.err[:300]!r}')
         check(not any(h in p.err for h in CRYPT_HASHES.values()), 'a hash appears on stderr')
         return
-    server = users_server(path)
+    # twelve wrong passwords from one address: more than --auth-fail-max allows by default
+    server = users_server(path, '--auth-fail-max', '0')
     m = server.wait_line(users_line(path))
     check(m.group(1) == '5', f'"{m.group(0)}", expected 5 users')
     target = Target()

@@ -313,6 +313,31 @@ def proxy_auth_once():
 
 
 @case
+def proxy_auth_ban():
+    """--auth-fail-max 3 behind a balancer goes by the header's address, and holds an IPv6 client's
+    /64: after three wrong passwords from [2001:db8::1], [2001:db8::2] gets 05 ff even with the
+    right password, and "2001:db8::/64: 3 wrong passwords" is logged; [2001:db8:0:1::1] and
+    127.0.0.5 log in through the same balancer, and so does its own LOCAL connection."""
+    server = pp_server('-u', USER, '-P', PASSWORD, '--auth-fail-max', '3')
+    for port in (7200, 7201, 7202):
+        c = via_balancer(server, v1_header('2001:db8::1', port, '::1') + greeting(USERPASS))
+        check(c.read_method() == USERPASS and c.auth(USER, 'wrong') == 1,
+              f'wrong password from [2001:db8::1]:{port}: not refused')
+        c.close()
+    server.wait_line(re.compile(r'microsocks: 2001:db8::/64: 3 wrong passwords, refused for 600 s$'))
+    for header, expected, what in ((v1_header('2001:db8::2', 7203, '::1'), NO_ACCEPTABLE, '[2001:db8::2]'),
+                                   (v1_header('2001:db8:0:1::1', 7204, '::1'), USERPASS, '[2001:db8:0:1::1]'),
+                                   (v2_header('127.0.0.5', 7205), USERPASS, '127.0.0.5'),
+                                   (v2_header(), USERPASS, 'LOCAL (the balancer)')):
+        c = via_balancer(server, header + greeting(USERPASS))
+        got = c.read_method()
+        check(got == expected, f'header for {what}: method {got:#04x}, expected {expected:#04x}')
+        if got == USERPASS:
+            check(c.auth(USER, PASSWORD) == 0, f'header for {what}: right password refused')
+        c.close()
+
+
+@case
 def proxy_auth_once_local():
     """-1 and a balancer's own connections (v2 LOCAL, as HAProxy's health checks): -1 does not
     remember them, so that an authenticating health check (contrib/haproxy.cfg) works with -1:

@@ -592,7 +592,9 @@ def fuzz(count, seed, only=None, verbose=False, log=print):
     closed.bind(('127.0.0.1', 0))    # bound, never listening: refuses
     closed_port = closed.getsockname()[1]
     common = ['--handshake-timeout', str(HANDSHAKE_TIMEOUT), '--connect-timeout', str(CONNECT_TIMEOUT),
-              '--bind-timeout', str(BIND_TIMEOUT), '--deny', deny_ranges()]
+              '--bind-timeout', str(BIND_TIMEOUT), '--deny', deny_ranges(),
+              # every stream comes from 127.0.0.1, and the model knows no ban
+              '--auth-fail-max', '0']
     servers = {False: Server(*common), True: Server('-u', USER.decode(), '-P', PASSWORD.decode(), *common)}
     gen = Gen(seed, echo.port, closed_port, isolated)
     model = Model(echo.port, closed_port, isolated)

@@ -376,6 +376,42 @@ test_fail_pause(void)
 	close(sv[1]);
 }
 
+static void
+fail(const char *ip)
+{
+	union sockaddr_union u = unit_addr(ip, 40000);
+
+	auth_failed(&u);
+}
+
+static int
+banned(const char *ip)
+{
+	union sockaddr_union u = unit_addr(ip, 40001);
+
+	return auth_banned(&u);
+}
+
+/* --auth-fail-max 3: an IPv4 address in any spelling, an IPv6 /64 */
+static void
+test_ban(void)
+{
+	fail("10.0.0.1");
+	fail("::ffff:10.0.0.1");
+	CHECK(!banned("10.0.0.1"));
+	fail("10.0.0.1");
+	CHECK(banned("10.0.0.1"));
+	CHECK(banned("::ffff:10.0.0.1"));
+	CHECK(!banned("10.0.0.2"));
+	fail("2001:db8::1");
+	fail("2001:db8::2");
+	fail("2001:db8::ffff:ffff:ffff:ffff");
+	CHECK(banned("2001:db8::99"));
+	CHECK(banned("2001:db8:0:0:8000::"));
+	CHECK(!banned("2001:db8:0:1::1"));
+	CHECK(!banned("2001:db9::1"));
+}
+
 /* 1 when crypt(3) checks a hash here: users_load() refuses hashes
  * otherwise */
 static int
@@ -415,6 +451,8 @@ main(void)
 	config.auth_once = 1;
 	config.once_ttl_ms = ONCE_TTL_MS;
 	config.once_max = ONCE_MAX;
+	config.fail_max = 3;
+	config.fail_ban_ms = 600000;
 	if (auth_init(why, sizeof why) < 0) {
 		printf("auth_init: %s\n", why);
 		unlink(users_path);
@@ -430,6 +468,7 @@ main(void)
 	run("auth_once", test_once);
 	run("auth_once_max", test_once_max);
 	run("auth_fail_pause", test_fail_pause);
+	run("auth_ban", test_ban);
 	unlink(users_path);
 	r = unit_summary();
 	return r;

@@ -60,6 +60,13 @@ find(struct entry *set, const unsigned char *key)
 	return NULL;
 }
 
+/* 1 when e's ban, or if it has none its count, has run out */
+static int
+expired(const struct entry *e, long long now)
+{
+	return e->until ? now >= e->until : now - e->last > ban;
+}
+
 /* The entry to give to a new key: a free one, else one whose count or
  * ban ran out, else the least recent failure of those not banned, else
  * the ban that ends first. */
@@ -71,8 +78,7 @@ victim(struct entry *set, long long now)
 
 	for (i = 0; i < WAYS; i++) {
 		e = &set[i];
-		if (!e->fails || (e->until ? now >= e->until :
-		    now - e->last > ban))
+		if (!e->fails || expired(e, now))
 			return e;
 		if (!best || (!e->until && best->until) ||
 		    (!e->until && !best->until && e->last < best->last) ||
@@ -96,8 +102,8 @@ lockout_fail(const unsigned char *key, long long now)
 		goto out;
 	set = set_of(key);
 	e = find(set, key);
-	if (e && (e->until ? now >= e->until : now - e->last > ban))
-		e->fails = 0;		/* the ban, or the count, ran out */
+	if (e && expired(e, now))
+		e->fails = 0;
 	if (!e || !e->fails) {
 		if (!e)
 			e = victim(set, now);
